@@ -1,0 +1,204 @@
+"""The Bandwidth custom resource as typed values.
+
+Reading is tolerant: a hand-edited object with a malformed reservation still yields the rest,
+with the bad entries listed in ``problems``. Writing is exact: the dictionaries built here are
+what the scheduler and the accounting controller send to the apiserver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bandwidth.budget import LinkBudget, Usage
+from bandwidth.request import BandwidthRequest
+
+GROUP = "networking.vaclab.org"
+VERSION = "v1"
+PLURAL = "bandwidths"
+KIND = "Bandwidth"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+JSON = dict[str, Any]
+
+
+class MalformedBandwidth(ValueError):
+    """A Bandwidth object whose capacity cannot be read: nothing can be scheduled against it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Bandwidth held on a node for one pod, keyed by the pod's UID."""
+
+    pod_uid: str
+    pod_name: str
+    pod_namespace: str
+    request: BandwidthRequest
+    scheduler: str = ""
+    reserved_at: datetime | None = None
+
+    def to_json(self) -> JSON:
+        entry: JSON = {
+            "podName": self.pod_name,
+            "podNamespace": self.pod_namespace,
+            "podUID": self.pod_uid,
+            "linkLocal": self.request.link_local,
+            "bandwidth": {"ulMbps": self.request.ul_mbps, "dlMbps": self.request.dl_mbps},
+        }
+        if self.scheduler:
+            entry["scheduler"] = self.scheduler
+        if self.reserved_at is not None:
+            entry["reservedAt"] = format_time(self.reserved_at)
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> Reservation:
+        """Raises ``ValueError`` naming what is wrong with the entry."""
+        uid = entry.get("podUID")
+        if not isinstance(uid, str) or not uid:
+            raise ValueError("reservation without podUID")
+        link = entry.get("bandwidth") or {}
+        if not isinstance(link, Mapping):
+            raise ValueError(f"reservation {uid}: bandwidth is not an object")
+        return cls(
+            pod_uid=uid,
+            pod_name=str(entry.get("podName", "")),
+            pod_namespace=str(entry.get("podNamespace", "")),
+            request=BandwidthRequest(
+                ul_mbps=_mbps(link.get("ulMbps", 0), f"reservation {uid} ulMbps"),
+                dl_mbps=_mbps(link.get("dlMbps", 0), f"reservation {uid} dlMbps"),
+                link_local=bool(entry.get("linkLocal", False)),
+            ),
+            scheduler=str(entry.get("scheduler", "")),
+            reserved_at=parse_time(entry.get("reservedAt")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBandwidth:
+    """One Bandwidth object: a node's capacity and the reservations held against it."""
+
+    name: str
+    node: str
+    capacity: Usage
+    reservations: Mapping[str, Reservation]
+    resource_version: str = ""
+    generation: int = 0
+    uid: str = ""
+    problems: tuple[str, ...] = field(default=())
+
+    def reserved(self) -> Usage:
+        total = Usage()
+        for reservation in self.reservations.values():
+            total = total + reservation.request.charge()
+        return total
+
+
+def _mbps(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} is not a whole number of Mbps >= 0: {value!r}")
+    return value
+
+
+def _link(raw: Any, what: str) -> LinkBudget:
+    if not isinstance(raw, Mapping):
+        raise MalformedBandwidth(f"{what} is missing")
+    try:
+        return LinkBudget(
+            _mbps(raw.get("ulMbps"), f"{what}.ulMbps"), _mbps(raw.get("dlMbps"), f"{what}.dlMbps")
+        )
+    except ValueError as error:
+        raise MalformedBandwidth(str(error)) from error
+
+
+def parse_capacity(spec: Mapping[str, Any]) -> Usage:
+    capacity = spec.get("capacity")
+    if not isinstance(capacity, Mapping):
+        raise MalformedBandwidth("spec.capacity is missing")
+    return Usage(
+        local=_link(capacity.get("local"), "spec.capacity.local"),
+        network=_link(capacity.get("network"), "spec.capacity.network"),
+    )
+
+
+def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
+    """Typed view of a Bandwidth object; raises ``MalformedBandwidth`` without a capacity."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    name = str(metadata.get("name", ""))
+    reservations: dict[str, Reservation] = {}
+    problems: list[str] = []
+    raw_reservations = spec.get("reservations") or []
+    if not isinstance(raw_reservations, list):
+        problems.append("spec.reservations is not a list")
+        raw_reservations = []
+    for entry in raw_reservations:
+        try:
+            reservation = Reservation.from_json(entry if isinstance(entry, Mapping) else {})
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        if reservation.pod_uid in reservations:
+            problems.append(f"duplicate reservation for pod UID {reservation.pod_uid}")
+            continue
+        reservations[reservation.pod_uid] = reservation
+    return NodeBandwidth(
+        name=name,
+        node=str(spec.get("node") or name),
+        capacity=parse_capacity(spec),
+        reservations=reservations,
+        resource_version=str(metadata.get("resourceVersion", "")),
+        generation=int(metadata.get("generation", 0) or 0),
+        uid=str(metadata.get("uid", "")),
+        problems=tuple(problems),
+    )
+
+
+def capacity_json(capacity: Usage) -> JSON:
+    return {
+        "local": {"ulMbps": capacity.local.ul_mbps, "dlMbps": capacity.local.dl_mbps},
+        "network": {"ulMbps": capacity.network.ul_mbps, "dlMbps": capacity.network.dl_mbps},
+    }
+
+
+def new_bandwidth_object(
+    node: str, capacity: Usage, labels: Mapping[str, str] | None = None
+) -> JSON:
+    """The object the accounting controller creates for a node."""
+    metadata: JSON = {"name": node}
+    if labels:
+        metadata["labels"] = dict(labels)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": {"node": node, "capacity": capacity_json(capacity), "reservations": []},
+    }
+
+
+def reservations_patch(reservations: Iterable[Reservation], resource_version: str) -> JSON:
+    """A merge patch replacing the reservation list, valid only at ``resource_version``.
+
+    Carrying the resourceVersion makes the apiserver refuse the patch with 409 Conflict when
+    anyone wrote the object since it was read: the list is never replaced on a stale view.
+    """
+    ordered = sorted(reservations, key=lambda r: (r.pod_namespace, r.pod_name, r.pod_uid))
+    return {
+        "metadata": {"resourceVersion": resource_version},
+        "spec": {"reservations": [r.to_json() for r in ordered]},
+    }
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,64 @@
+"""Annotation values to Mbps: units, bare Mbps, rounding up, and clear errors."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bandwidth.quantity import MAX_REQUEST_MBPS, BandwidthValueError, parse_mbps
+
+
+@pytest.mark.parametrize(
+    ("value", "mbps"),
+    [
+        ("100M", 100),
+        ("1G", 1000),
+        ("1Gi", 1074),  # 1073741824 bit/s rounds up, never down
+        ("1500k", 2),
+        ("100", 100),  # Kube-OVN: a bare number is Mbps
+        ("2.5", 3),
+        ("0", 0),
+        ("100m", 1),  # a tenth of a bit per second still reserves one Mbps
+        (" 10M ", 10),
+        ("1e9", 1000),
+    ],
+)
+def test_parses_units_and_bare_mbps(value: str, mbps: int) -> None:
+    assert parse_mbps(value) == mbps
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("fast", "not a quantity"),
+        ("-5M", "negative"),
+        ("-5", "negative"),
+        ("1.5.3", "not a quantity"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("100Mbps", "not a quantity"),
+        ("١٠٠", "not a number"),
+        ("5P", "more than"),
+        (str(MAX_REQUEST_MBPS + 1), "more than"),
+    ],
+)
+def test_rejects_values_it_cannot_honour(value: str, reason: str) -> None:
+    with pytest.raises(BandwidthValueError, match=reason) as caught:
+        parse_mbps(value)
+    assert caught.value.value == value
+
+
+@given(st.integers(min_value=0, max_value=MAX_REQUEST_MBPS * 1_000_000))
+def test_never_reserves_less_than_asked(bits_per_second: int) -> None:
+    mbps = parse_mbps(f"{bits_per_second}e0")  # exponent form: read as bit/s, not bare Mbps
+    assert mbps * 1_000_000 >= bits_per_second
+    assert (mbps - 1) * 1_000_000 < bits_per_second or mbps == 0
+
+
+@given(st.text(max_size=20))
+def test_any_text_parses_or_raises_a_clear_error(value: str) -> None:
+    try:
+        mbps = parse_mbps(value)
+    except BandwidthValueError as error:
+        assert error.reason
+    else:
+        assert 0 <= mbps <= MAX_REQUEST_MBPS
