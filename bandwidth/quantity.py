@@ -47,7 +47,7 @@ def parse_mbps(value: str) -> int:
         mbps = Decimal(text)
     else:
         try:
-            bits_per_second: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]
+            bits_per_second: Decimal = parse_quantity(text)
         except (ValueError, InvalidOperation) as error:
             raise BandwidthValueError(
                 value, "not a quantity (expected e.g. 100M, 1G, or a bare number of Mbps)"

@@ -1,0 +1,194 @@
+"""Raw JSON access to the apiserver over the official client's connection pool and auth.
+
+The generated model classes cost a deserialisation pass and several times the memory of the
+JSON they came from; at tens of thousands of pods both matter, so the daemons read and write
+plain dictionaries. Every request is reported to an observer (verb, resource, status) for the
+metrics, and every failure is raised as a ``kubeio.errors`` type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client
+
+from kubeio.errors import ApiError, Gone, Unreachable, error_for_status
+
+JSON = dict[str, Any]
+RequestObserver = Callable[[str, str, int], None]
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+_CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+
+def resource_of(path: str) -> str:
+    """``pods/binding`` for ``/api/v1/namespaces/ns/pods/p/binding``: a low-cardinality label."""
+    segments = [s for s in path.split("?")[0].split("/") if s]
+    segments = segments[2:] if segments and segments[0] == "api" else segments[3:]
+    if len(segments) >= 2 and segments[0] == "namespaces" and len(segments) > 2:
+        segments = segments[2:]
+    if not segments:
+        return ""
+    return segments[0] if len(segments) < 3 else f"{segments[0]}/{segments[2]}"
+
+
+def _ignore_request(verb: str, resource: str, status: int) -> None:
+    return None
+
+
+class KubeApi:
+    """Thread-safe: the underlying urllib3 pool is shared by every caller."""
+
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        user_agent: str = "vaclab-bandwidth",
+        observe: RequestObserver = _ignore_request,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        self._client = client.ApiClient(configuration)
+        self._client.user_agent = user_agent
+        self._observe = observe
+        self._timeout = timeout_seconds
+
+    @property
+    def host(self) -> str:
+        return str(self._client.configuration.host)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, _, _ = self._client.param_serialize(
+            method,
+            path,
+            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._client.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
+        except _CONNECTION_ERRORS as error:
+            self._observe(method, resource_of(path), 0)
+            raise Unreachable(0, f"{method} {path}: {error}") from error
+        self._observe(method, resource_of(path), response.status)
+        return response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        response = self._send(
+            method, path, query=query, body=body, content_type=content_type, timeout=self._timeout
+        )
+        try:
+            raw = response.read()
+        except _CONNECTION_ERRORS as error:
+            raise Unreachable(0, f"{method} {path}: {error}") from error
+        payload = json.loads(raw) if raw else None
+        if response.status >= 300:
+            retry_after = response.headers.get("Retry-After") or "0"
+            raise error_for_status(
+                response.status, payload, float(retry_after) if retry_after.isdigit() else 0.0
+            )
+        return payload
+
+    def get(self, path: str, query: Mapping[str, Any] | None = None) -> JSON:
+        result: JSON = self.request("GET", path, query=query)
+        return result
+
+    def create(self, path: str, body: JSON) -> JSON:
+        result: JSON = self.request("POST", path, body=body)
+        return result
+
+    def replace(self, path: str, body: JSON) -> JSON:
+        result: JSON = self.request("PUT", path, body=body)
+        return result
+
+    def patch(self, path: str, patch: Any, content_type: str = MERGE_PATCH) -> JSON:
+        result: JSON = self.request("PATCH", path, body=patch, content_type=content_type)
+        return result
+
+    def delete(self, path: str, *, preconditions: JSON | None = None) -> None:
+        body = {"preconditions": preconditions} if preconditions else None
+        self.request("DELETE", path, body=body)
+
+    def list(
+        self, path: str, query: Mapping[str, Any] | None = None, *, page_size: int = 500
+    ) -> tuple[list[JSON], str]:
+        """Every item, page by page, and the list's resourceVersion to watch from."""
+        items: list[JSON] = []
+        params = dict(query or {})
+        params["limit"] = page_size
+        while True:
+            page = self.get(path, params)
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue")
+            if not token:
+                return items, str(metadata.get("resourceVersion", ""))
+            params["continue"] = token
+
+    def watch(
+        self, path: str, query: Mapping[str, Any] | None = None, *, timeout_seconds: int = 300
+    ) -> Iterator[JSON]:
+        """Watch events as dicts ``{"type", "object"}`` until the server closes the stream.
+
+        An ERROR event carrying 410 raises ``Gone``; other ERROR events raise ``ApiError``.
+        """
+        params = dict(query or {})
+        params.update(watch="true", allowWatchBookmarks="true", timeoutSeconds=timeout_seconds)
+        response = self._send("GET", path, query=params, timeout=(10.0, timeout_seconds + 30.0))
+        raw = response.response
+        try:
+            if response.status >= 300:
+                payload = raw.data
+                body = json.loads(payload) if payload else None
+                raise error_for_status(response.status, body)
+            pending = b""
+            for chunk in raw.stream(64 * 1024, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield _checked_event(json.loads(line))
+            if pending.strip():
+                yield _checked_event(json.loads(pending))
+        except _CONNECTION_ERRORS as error:
+            raise Unreachable(0, f"watch {path}: {error}") from error
+        finally:
+            raw.release_conn()
+
+
+def _checked_event(event: JSON) -> JSON:
+    if event.get("type") != "ERROR":
+        return event
+    status = event.get("object") or {}
+    code = int(status.get("code", 0) or 0)
+    if code == 410:
+        raise Gone(410, str(status.get("message", "resource version too old")), status)
+    raise ApiError(code, str(status.get("message", "watch error")), status)

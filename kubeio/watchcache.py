@@ -1,0 +1,215 @@
+"""A list+watch cache of raw objects of one kind, with change handlers.
+
+Life of a cache::
+
+    start ─► LIST (paged) ─► synced ─► WATCH from the list's resourceVersion
+                 ▲                        │ stream ends or the connection drops:
+                 │                        │   resume WATCH from the last resourceVersion seen
+                 └──── 410 Gone ◄─────────┘   (BOOKMARK events keep it fresh)
+
+A relist diffs the new list against the cache, so handlers see the deletions that happened
+while the watch was away. Handlers run on the cache's own thread, one event at a time, after
+the store is updated; they must be quick (enqueue work, never call the API).
+
+Failures back off exponentially (0.5 s to 30 s). A kind the apiserver does not serve (a CRD not
+installed) is logged once per back-off step with what to install, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from kubeio.errors import ApiError, Gone, NotFound
+from kubeio.resources import Resource
+from kubeio.rest import JSON, KubeApi
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+
+Handler = Callable[[str, JSON | None, JSON | None], None]
+"""``handler(event_type, old, new)``: ``old`` is None for ADDED, ``new`` is None for DELETED."""
+
+log = structlog.get_logger("kubeio.watchcache")
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    name = str(metadata.get("name", ""))
+    return f"{namespace}/{name}" if namespace else name
+
+
+def without_managed_fields(obj: JSON) -> JSON:
+    """Drop what no decision reads and what costs the most memory at scale."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return obj
+
+
+class WatchCache:
+    def __init__(
+        self,
+        api: KubeApi,
+        resource: Resource,
+        *,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        transform: Callable[[JSON], JSON] = without_managed_fields,
+        watch_timeout_seconds: int = 300,
+        missing_hint: str = "",
+    ) -> None:
+        self._api = api
+        self._resource = resource
+        self._query = {"fieldSelector": field_selector, "labelSelector": label_selector}
+        self._transform = transform
+        self._watch_timeout = watch_timeout_seconds
+        self._missing_hint = missing_hint
+        self._store: dict[str, JSON] = {}
+        self._lock = threading.Lock()
+        self._handlers: list[Handler] = []
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._resource_version = ""
+        self.last_error: str = ""
+        self.relists = 0
+
+    @property
+    def kind(self) -> str:
+        return self._resource.plural
+
+    def add_handler(self, handler: Handler) -> None:
+        """Register before ``start`` so the handler sees the initial list as ADDED events."""
+        self._handlers.append(handler)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch-{self._resource.plural}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self._synced.wait(timeout)
+
+    def get(self, key: str) -> JSON | None:
+        with self._lock:
+            return self._store.get(key)
+
+    def items(self) -> list[JSON]:
+        with self._lock:
+            return list(self._store.values())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                if not self._resource_version:
+                    self._relist()
+                self._watch()
+                delay = 0.5
+            except Gone:
+                log.info("watch_expired", kind=self.kind, action="relist")
+                self._resource_version = ""
+            except ApiError as error:
+                self.last_error = str(error)
+                self._log_failure(error, delay)
+                self._stopping.wait(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 30.0)
+            except Exception as error:  # a handler bug must not kill the cache
+                self.last_error = repr(error)
+                log.exception("watch_cache_failure", kind=self.kind)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _log_failure(self, error: ApiError, delay: float) -> None:
+        if isinstance(error, NotFound) and not self._resource_version:
+            log.error(
+                "resource_not_served",
+                kind=self.kind,
+                api_version=self._resource.api_version,
+                hint=self._missing_hint or "is the CustomResourceDefinition installed?",
+                retry_in_seconds=round(delay, 1),
+            )
+        else:
+            log.warning(
+                "watch_failed", kind=self.kind, error=str(error), retry_in_seconds=round(delay, 1)
+            )
+
+    def _relist(self) -> None:
+        items, resource_version = self._api.list(self._resource.path(), self._query)
+        fresh = {object_key(obj): self._transform(obj) for obj in items}
+        with self._lock:
+            previous = self._store
+            self._store = fresh
+        self._resource_version = resource_version
+        self.relists += 1
+        for key, gone in previous.items():
+            if key not in fresh:
+                self._notify(DELETED, gone, None)
+        for key, new in fresh.items():
+            old = previous.get(key)
+            if old is None:
+                self._notify(ADDED, None, new)
+            elif _version(old) != _version(new):
+                self._notify(MODIFIED, old, new)
+        self.last_error = ""
+        self._synced.set()
+
+    def _watch(self) -> None:
+        query = dict(self._query, resourceVersion=self._resource_version)
+        for event in self._api.watch(
+            self._resource.path(), query, timeout_seconds=self._watch_timeout
+        ):
+            if self._stopping.is_set():
+                return
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            version = _version(obj)
+            if kind == "BOOKMARK":
+                self._resource_version = version or self._resource_version
+                continue
+            obj = self._transform(obj)
+            key = object_key(obj)
+            with self._lock:
+                old = self._store.get(key)
+                if kind == DELETED:
+                    self._store.pop(key, None)
+                else:
+                    self._store[key] = obj
+            self._resource_version = version or self._resource_version
+            if kind == DELETED:
+                self._notify(DELETED, old, None)
+            elif kind in (ADDED, MODIFIED):
+                self._notify(ADDED if old is None else MODIFIED, old, obj)
+
+    def _notify(self, kind: str, old: JSON | None, new: JSON | None) -> None:
+        for handler in self._handlers:
+            try:
+                handler(kind, old, new)
+            except Exception:
+                log.exception("watch_handler_failed", kind=self.kind, event=kind)
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
