@@ -1,0 +1,275 @@
+"""Reserve bandwidth in the node's Bandwidth CR, then bind the pod: off the scheduling thread.
+
+Per node, one reservation write is in flight at a time; decisions for that node that arrive
+meanwhile are coalesced into the next write, one PATCH for many pods. Every write carries the
+resourceVersion it was computed from, so the apiserver refuses it (409) if anyone — another
+scheduler, the accounting controller, a user — wrote the object since. On a conflict the CR is
+read again, every pod in the batch is checked again against it, and the write is retried:
+two pods are never promised the same megabit.
+
+    submit ─► [pending per node] ─► reserve (PATCH, rv) ─► bind (POST pods/binding, uid)
+                                      │ no longer fits           │ fails
+                                      ▼                          ▼
+                                   forget + back off          unreserve (PATCH, rv) + forget
+
+Reservations are idempotent by pod UID. A crash between reserve and bind leaves an entry with
+``scheduler`` and ``reservedAt`` that the accounting controller releases after a grace period.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bandwidth.ledger import shortfalls
+from bandwidth.model import (
+    MalformedBandwidth,
+    NodeBandwidth,
+    Reservation,
+    parse_bandwidth,
+    reservations_patch,
+)
+from kubeio.errors import ApiError, Conflict, NotFound, TransientError
+from kubeio.resources import BANDWIDTHS, PODS
+from kubeio.rest import KubeApi
+from scheduler.cluster import ClusterState
+from scheduler.plugins.framework import PodContext
+
+log = structlog.get_logger("scheduler.binder")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one pod's placement, reported to the scheduling loop."""
+
+    ctx: PodContext
+    node: str
+    bound: bool
+    retry: bool
+    reason: str = ""
+    pod_gone: bool = False
+
+
+OutcomeHandler = Callable[[Outcome], None]
+
+
+class _Stale(Exception):
+    """The cached ledger was stale: read it again before the next attempt."""
+
+
+class Binder:
+    def __init__(
+        self,
+        api: KubeApi,
+        state: ClusterState,
+        on_outcome: OutcomeHandler,
+        *,
+        scheduler_name: str,
+        workers: int = 16,
+        on_conflict: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._api = api
+        self._state = state
+        self._on_outcome = on_outcome
+        self._scheduler_name = scheduler_name
+        self._on_conflict = on_conflict
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bind")
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[PodContext]] = {}
+        self._writing: set[str] = set()
+
+    def submit(self, ctx: PodContext, node: str) -> None:
+        with self._lock:
+            self._pending.setdefault(node, []).append(ctx)
+            if node in self._writing:
+                return
+            self._writing.add(node)
+        self._pool.submit(self._drain, node)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _drain(self, node: str) -> None:
+        while True:
+            with self._lock:
+                batch = self._pending.pop(node, [])
+                if not batch:
+                    self._writing.discard(node)
+                    return
+            try:
+                accepted, rejected = self._reserve(node, batch)
+            except Exception as error:  # never lose a pod: everything unknown goes back
+                log.exception("reserve_failed", node=node, pods=len(batch))
+                accepted, rejected = [], [(ctx, f"reservation failed: {error}") for ctx in batch]
+            for ctx, reason in rejected:
+                self._finish(Outcome(ctx, node, bound=False, retry=True, reason=reason))
+            for ctx in accepted:
+                self._pool.submit(self._bind, ctx, node)
+
+    # Reserve ---------------------------------------------------------------------------------
+
+    def _reserve(
+        self, node: str, batch: list[PodContext]
+    ) -> tuple[list[PodContext], list[tuple[PodContext, str]]]:
+        ledger = self._state.ledger_of(node)
+        result: tuple[list[PodContext], list[tuple[PodContext, str]]] = ([], [])
+        for attempt in Retrying(
+            retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
+            wait=wait_exponential_jitter(initial=0.02, max=1.0),
+            stop=stop_after_attempt(12),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    ledger = self._read_ledger(node)
+                result = self._write_batch(node, ledger, batch)
+        return result
+
+    def _read_ledger(self, node: str) -> NodeBandwidth | None:
+        try:
+            return parse_bandwidth(self._api.get(BANDWIDTHS.path(name=node)))
+        except NotFound:
+            return None
+        except MalformedBandwidth:
+            return None
+
+    def _write_batch(
+        self, node: str, ledger: NodeBandwidth | None, batch: list[PodContext]
+    ) -> tuple[list[PodContext], list[tuple[PodContext, str]]]:
+        accepted: list[PodContext] = []
+        rejected: list[tuple[PodContext, str]] = []
+        needs_ledger = [ctx for ctx in batch if not ctx.pod.bandwidth.is_zero()]
+        accepted.extend(ctx for ctx in batch if ctx.pod.bandwidth.is_zero())
+        if not needs_ledger:
+            return accepted, rejected
+        if ledger is None:
+            rejected.extend((ctx, "node has no Bandwidth object") for ctx in needs_ledger)
+            return accepted, rejected
+        reservations = dict(ledger.reservations)
+        used = ledger.reserved()
+        for uid, request in self._state.bound_pod_charges(node).items():
+            if uid not in reservations:
+                used = used + request.charge()
+        now = datetime.now(UTC)
+        added = False
+        for ctx in needs_ledger:
+            pod = ctx.pod
+            if pod.uid in reservations:
+                accepted.append(ctx)
+                continue
+            short = shortfalls(ledger.capacity, used, pod.bandwidth)
+            if short:
+                rejected.append((ctx, f"bandwidth taken meanwhile: insufficient {short[0]}"))
+                continue
+            reservations[pod.uid] = Reservation(
+                pod_uid=pod.uid,
+                pod_name=pod.name,
+                pod_namespace=pod.namespace,
+                request=pod.bandwidth,
+                scheduler=self._scheduler_name,
+                reserved_at=now,
+            )
+            used = used + pod.bandwidth.charge()
+            accepted.append(ctx)
+            added = True
+        if added:
+            self._patch(node, ledger, reservations.values())
+        return accepted, rejected
+
+    def _patch(self, node: str, ledger: NodeBandwidth, reservations: Iterable[Reservation]) -> None:
+        try:
+            self._api.patch(
+                BANDWIDTHS.path(name=node),
+                reservations_patch(reservations, ledger.resource_version),
+            )
+        except Conflict:
+            self._on_conflict()
+            raise
+        except NotFound as error:
+            raise _Stale() from error
+
+    def _unreserve(self, node: str, uid: str) -> None:
+        ledger = self._state.ledger_of(node)
+        for attempt in Retrying(
+            retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
+            wait=wait_exponential_jitter(initial=0.02, max=2.0),
+            stop=stop_after_attempt(20),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    ledger = self._read_ledger(node)
+                if ledger is None or uid not in ledger.reservations:
+                    return
+                remaining = [r for key, r in ledger.reservations.items() if key != uid]
+                self._patch(node, ledger, remaining)
+
+    # Bind ------------------------------------------------------------------------------------
+
+    def _bind(self, ctx: PodContext, node: str) -> None:
+        pod = ctx.pod
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        started = time.monotonic()
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(TransientError),
+                wait=wait_exponential_jitter(initial=0.1, max=2.0),
+                stop=stop_after_attempt(6),
+                reraise=True,
+            ):
+                with attempt:
+                    self._api.create(
+                        PODS.path(namespace=pod.namespace, name=pod.name, subresource="binding"),
+                        body,
+                    )
+        except ApiError as error:
+            self._after_failed_bind(ctx, node, error)
+            return
+        except Exception as error:
+            log.exception("bind_failed", pod=pod.key, node=node)
+            self._after_failed_bind(ctx, node, ApiError(0, str(error)))
+            return
+        self._finish(
+            Outcome(ctx, node, bound=True, retry=False, reason=f"{time.monotonic() - started:.3f}")
+        )
+
+    def _after_failed_bind(self, ctx: PodContext, node: str, error: ApiError) -> None:
+        pod = ctx.pod
+        gone = isinstance(error, NotFound) or (
+            isinstance(error, Conflict) and not error.already_exists
+        )
+        log.info("bind_failed", pod=pod.key, node=node, error=str(error), pod_gone=gone)
+        try:
+            if not pod.bandwidth.is_zero():
+                self._unreserve(node, pod.uid)
+        except Exception:
+            # The accounting controller releases it as stale after the grace period.
+            log.exception("unreserve_failed", pod=pod.key, node=node)
+        self._finish(
+            Outcome(ctx, node, bound=False, retry=not gone, reason=str(error), pod_gone=gone)
+        )
+
+    def _finish(self, outcome: Outcome) -> None:
+        if not outcome.bound:
+            self._state.forget(outcome.ctx.pod.uid)
+        try:
+            self._on_outcome(outcome)
+        except Exception:
+            log.exception("outcome_handler_failed", pod=outcome.ctx.pod.key)

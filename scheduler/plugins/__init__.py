@@ -1,0 +1,1 @@
+"""Filter and score plugins, one per module; ``registry`` names them."""
