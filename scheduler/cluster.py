@@ -118,8 +118,6 @@ class ClusterState:
         metadata = obj["metadata"]
         key = f"{metadata.get('namespace')}/{metadata['name']}"
         owner = controller_owner(metadata)
-            (r for r in metadata.get("ownerReferences") or [] if r.get("controller")), {}
-        )
         deployment = str(owner.get("name", "")) if owner.get("kind") == "Deployment" else ""
         workload = WorkloadKey(
             "Deployment" if deployment else "ReplicaSet",
