@@ -98,6 +98,10 @@ class Binder:
             self._writing.add(node)
         self._pool.submit(self._drain, node)
 
+    def run_later(self, work: Callable[[], None]) -> None:
+        """Run a small write (a pod condition) on the binder's workers, off the loop."""
+        self._pool.submit(work)
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
