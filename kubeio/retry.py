@@ -44,7 +44,7 @@ def retry_transient(
     """Decorator: retry on ``TransientError`` with jittered exponential backoff."""
     return retry(
         retry=retry_if_exception_type(TransientError),
-        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        wait=wait_exponential_jitter(multiplier=initial, max=maximum),
         stop=stop_after_delay(max_seconds),
         before_sleep=_log_retry,
         reraise=True,

@@ -131,7 +131,7 @@ class Binder:
         result: tuple[list[PodContext], list[tuple[PodContext, str]]] = ([], [])
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
-            wait=wait_exponential_jitter(initial=0.02, max=1.0),
+            wait=wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05),
             stop=stop_after_attempt(12),
             reraise=True,
         ):
@@ -208,7 +208,7 @@ class Binder:
         ledger = self._state.ledger_of(node)
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
-            wait=wait_exponential_jitter(initial=0.02, max=2.0),
+            wait=wait_exponential_jitter(multiplier=0.02, max=2.0, jitter=0.05),
             stop=stop_after_attempt(20),
             reraise=True,
         ):
@@ -234,7 +234,7 @@ class Binder:
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(TransientError),
-                wait=wait_exponential_jitter(initial=0.1, max=2.0),
+                wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
                 stop=stop_after_attempt(6),
                 reraise=True,
             ):
@@ -255,13 +255,18 @@ class Binder:
         )
 
     def _after_failed_bind(self, ctx: PodContext, node: str, error: ApiError) -> None:
+        """Release the reservation unless the pod is bound to ``node`` after all.
+
+        Another replica of this scheduler may have reserved the same pod on the same node
+        (the reservation is idempotent by UID) and bound it first; its reservation is the one
+        this replica would otherwise remove.
+        """
         pod = ctx.pod
-        gone = isinstance(error, NotFound) or (
-            isinstance(error, Conflict) and not error.already_exists
-        )
-        log.info("bind_failed", pod=pod.key, node=node, error=str(error), pod_gone=gone)
+        bound_to = self._bound_node(pod.namespace, pod.name, pod.uid)
+        gone = bound_to is not None
+        log.info("bind_failed", pod=pod.key, node=node, error=str(error), now_on=bound_to or None)
         try:
-            if not pod.bandwidth.is_zero():
+            if not pod.bandwidth.is_zero() and bound_to != node:
                 self._unreserve(node, pod.uid)
         except Exception:
             # The accounting controller releases it as stale after the grace period.
@@ -269,6 +274,18 @@ class Binder:
         self._finish(
             Outcome(ctx, node, bound=False, retry=not gone, reason=str(error), pod_gone=gone)
         )
+
+    def _bound_node(self, namespace: str, name: str, uid: str) -> str | None:
+        """The node the pod is bound to; "" when it is gone; None while it still waits."""
+        try:
+            current = self._api.get(PODS.path(namespace=namespace, name=name))
+        except NotFound:
+            return ""
+        except ApiError:
+            return None
+        if (current.get("metadata") or {}).get("uid") != uid:
+            return ""
+        return (current.get("spec") or {}).get("nodeName") or None
 
     def _finish(self, outcome: Outcome) -> None:
         if not outcome.bound:
