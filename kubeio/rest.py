@@ -8,6 +8,7 @@ metrics, and every failure is raised as a ``kubeio.errors`` type.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -155,33 +156,50 @@ class KubeApi:
 
     def watch(
         self, path: str, query: Mapping[str, Any] | None = None, *, timeout_seconds: int = 300
-    ) -> Iterator[JSON]:
-        """Watch events as dicts ``{"type", "object"}`` until the server closes the stream.
+    ) -> WatchStream:
+        """Open a watch; iterate the stream for ``{"type", "object"}`` events.
 
         An ERROR event carrying 410 raises ``Gone``; other ERROR events raise ``ApiError``.
+        ``close()`` from another thread ends the iteration promptly.
         """
         params = dict(query or {})
         params.update(watch="true", allowWatchBookmarks="true", timeoutSeconds=timeout_seconds)
         response = self._send("GET", path, query=params, timeout=(10.0, timeout_seconds + 30.0))
-        raw = response.response
+        if response.status >= 300:
+            payload = response.read()
+            raise error_for_status(response.status, json.loads(payload) if payload else None)
+        return WatchStream(path, response.response)
+
+
+class WatchStream:
+    """The events of one watch request, as an iterator that can be closed from outside."""
+
+    def __init__(self, path: str, raw: Any) -> None:
+        self._path = path
+        self._raw = raw
+        self._closed = False
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._raw.shutdown()
+
+    def __iter__(self) -> Iterator[JSON]:
+        pending = b""
         try:
-            if response.status >= 300:
-                payload = raw.data
-                body = json.loads(payload) if payload else None
-                raise error_for_status(response.status, body)
-            pending = b""
-            for chunk in raw.stream(64 * 1024, decode_content=True):
+            for chunk in self._raw.stream(64 * 1024, decode_content=True):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
                         yield _checked_event(json.loads(line))
-            if pending.strip():
+            if pending.strip() and not self._closed:
                 yield _checked_event(json.loads(pending))
         except _CONNECTION_ERRORS as error:
-            raise Unreachable(0, f"watch {path}: {error}") from error
+            if not self._closed:
+                raise Unreachable(0, f"watch {self._path}: {error}") from error
         finally:
-            raw.release_conn()
+            self._raw.release_conn()
 
 
 def _checked_event(event: JSON) -> JSON:

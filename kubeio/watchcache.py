@@ -26,7 +26,7 @@ import structlog
 
 from kubeio.errors import ApiError, Gone, NotFound
 from kubeio.resources import Resource
-from kubeio.rest import JSON, KubeApi
+from kubeio.rest import JSON, KubeApi, WatchStream
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -78,6 +78,7 @@ class WatchCache:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._resource_version = ""
+        self._stream: WatchStream | None = None
         self.last_error: str = ""
         self.relists = 0
 
@@ -99,6 +100,9 @@ class WatchCache:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -178,9 +182,12 @@ class WatchCache:
 
     def _watch(self) -> None:
         query = dict(self._query, resourceVersion=self._resource_version)
-        for event in self._api.watch(
+        self._stream = self._api.watch(
             self._resource.path(), query, timeout_seconds=self._watch_timeout
-        ):
+        )
+        if self._stopping.is_set():
+            self._stream.close()
+        for event in self._stream:
             if self._stopping.is_set():
                 return
             kind = event.get("type")
