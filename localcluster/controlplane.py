@@ -40,7 +40,7 @@ from kubernetes.client import ApiClient
 from localcluster import binaries
 from localcluster.kubeconfig import ClientCredentials, new_api_client, write_kubeconfig
 from localcluster.pki import PKIPaths, generate_pki
-from localcluster.process import ManagedProcess, free_port, wait_until
+from localcluster.process import ManagedProcess, free_port, pid_alive, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,32 @@ They run without ``--authentication-kubeconfig``/``--authorization-kubeconfig`` 
 need the apiserver's front-proxy CA): anonymous requests on their loopback-only secure port
 may read health and Prometheus metrics, nothing else.
 """
+
+
+WORK_DIR_PREFIX = "vaclab-cp-"
+OWNER_FILE = "owner.pid"
+
+
+def sweep_stale_work_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove temporary work dirs whose owner process is gone; return them.
+
+    A Python process killed with SIGKILL (or an unhandled SIGTERM) cannot remove its work
+    dir; its components die with it (``PR_SET_PDEATHSIG``), and the next control plane
+    started on the machine deletes what they left. Dirs that were kept on purpose (failed
+    start, ``keep_work_dir``) have no owner file and are left alone.
+    """
+    removed = []
+    for candidate in Path(parent or tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
+        try:
+            owner = int((candidate / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not pid_alive(owner):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    if removed:
+        log.info("removed %d stale control-plane dirs: %s", len(removed), removed)
+    return removed
 
 
 def _format_args(args: Mapping[str, str]) -> list[str]:
@@ -209,7 +235,9 @@ class ControlPlane:
             self._given_work_dir.mkdir(parents=True, exist_ok=True)
             self._work_dir = self._given_work_dir
         else:
-            self._work_dir = Path(tempfile.mkdtemp(prefix="vaclab-cp-"))
+            sweep_stale_work_dirs()
+            self._work_dir = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX))
+            (self._work_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
@@ -255,6 +283,7 @@ class ControlPlane:
         if work_dir is None:
             return
         if self._failed or self._keep_work_dir or self._given_work_dir is not None:
+            (work_dir / OWNER_FILE).unlink(missing_ok=True)  # kept: not for the sweeper
             log.info("control plane stopped; its files are kept in %s", work_dir)
         else:
             shutil.rmtree(work_dir, ignore_errors=True)

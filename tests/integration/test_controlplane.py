@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from localcluster import ControlPlane, ProcessStartError, rawapi
+from localcluster.controlplane import sweep_stale_work_dirs
 from localcluster.kubeconfig import new_token_api_client
 from localcluster.nodes import NOT_READY_TAINT_KEY, SIMULATED_LABEL, ZONE_LABEL
 from localcluster.process import pid_alive, port_is_free
@@ -83,8 +85,8 @@ def test_starts_and_stops_cleanly_twice() -> None:
 
 
 def test_kubeconfig_works_with_kubectl() -> None:
-    kubectl = "/usr/bin/kubectl"
-    if not os.access(kubectl, os.X_OK):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
         pytest.skip("kubectl not installed")
     with ControlPlane() as cp:
         out = subprocess.run(
@@ -132,6 +134,9 @@ def test_components_die_with_an_interrupted_parent(sig: signal.Signals) -> None:
         assert_gone(info["pids"], info["ports"], Path(info["work_dir"]), timeout=15)
         if sig == signal.SIGINT:  # atexit ran: the work dir is gone too
             assert not Path(info["work_dir"]).exists()
+        else:  # nothing could clean up; the next control plane's start sweeps it
+            assert Path(info["work_dir"]).exists()
+            assert Path(info["work_dir"]) in sweep_stale_work_dirs()
     finally:
         child.kill()
         child.wait()
