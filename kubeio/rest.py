@@ -110,13 +110,14 @@ class KubeApi:
             raw = response.read()
         except _CONNECTION_ERRORS as error:
             raise Unreachable(0, f"{method} {path}: {error}") from error
-        payload = json.loads(raw) if raw else None
         if response.status >= 300:
             retry_after = response.headers.get("Retry-After") or "0"
             raise error_for_status(
-                response.status, payload, float(retry_after) if retry_after.isdigit() else 0.0
+                response.status,
+                _error_body(raw),
+                float(retry_after) if retry_after.isdigit() else 0.0,
             )
-        return payload
+        return json.loads(raw) if raw else None
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> JSON:
         result: JSON = self.request("GET", path, query=query)
@@ -167,7 +168,7 @@ class KubeApi:
         response = self._send("GET", path, query=params, timeout=(10.0, timeout_seconds + 30.0))
         if response.status >= 300:
             payload = response.read()
-            raise error_for_status(response.status, json.loads(payload) if payload else None)
+            raise error_for_status(response.status, _error_body(payload))
         return WatchStream(path, response.response)
 
 
@@ -200,6 +201,17 @@ class WatchStream:
                 raise Unreachable(0, f"watch {self._path}: {error}") from error
         finally:
             self._raw.release_conn()
+
+
+def _error_body(raw: bytes | None) -> Any:
+    """A failure's body: a Status object, or the plain text some paths answer with (the
+    apiserver's ``404 page not found`` for a resource it does not serve)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace").strip()
 
 
 def _checked_event(event: JSON) -> JSON:
