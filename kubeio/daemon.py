@@ -8,11 +8,14 @@ import signal
 import threading
 from dataclasses import dataclass
 from types import FrameType
+from typing import Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from kubeio.config import load_client_configuration
+from kubeio.durations import parse_duration
+from kubeio.leader import LeaderElector, default_identity, default_lease_namespace
 from kubeio.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from kubeio.rest import KubeApi
 from kubeio.serving import HealthServer, serve_metrics
@@ -36,6 +39,38 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
         help="where /healthz and /readyz are served; '0' turns it off (default :8081)",
     )
     parser.add_argument("--kube-api-qps-pool", type=int, default=32, help=argparse.SUPPRESS)
+    election = parser.add_argument_group("leader election")
+    election.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="hold a Lease before scheduling or writing, so replicas can stand by",
+    )
+    election.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0)
+    election.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0)
+    election.add_argument("--leader-elect-retry-period", type=parse_duration, default=2.0)
+    election.add_argument("--leader-elect-resource-name", help="Lease name (default: component)")
+    election.add_argument(
+        "--leader-elect-resource-namespace",
+        default=None,
+        help="Lease namespace (default: $POD_NAMESPACE, the service account's, else default)",
+    )
+
+
+class Worker(Protocol):
+    """What a daemon runs: caches that every replica keeps, work that only the leader does."""
+
+    def start(self) -> None:
+        """Start the watch caches; called on every replica, leader or not."""
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when the caches are synced; the detail says what is missing."""
+
+    def run(self, stop: threading.Event) -> None:
+        """Do the work until ``stop`` is set; called only while leading."""
+
+    def close(self) -> None:
+        """Stop caches and workers; called once at the end."""
 
 
 @dataclass
@@ -84,3 +119,47 @@ def start_daemon(args: argparse.Namespace, component: str) -> DaemonContext:
         "started", server=api.host, metrics_port=metrics_port, health=bool(health)
     )
     return DaemonContext(api, registry, health, stop, metrics_port)
+
+
+def run_daemon(
+    args: argparse.Namespace, context: DaemonContext, component: str, worker: Worker
+) -> int:
+    """Start the worker's caches, wait for leadership if asked, work until stopped.
+
+    Returns the exit code: 1 when leadership was lost (the process should restart), else 0.
+    """
+    log = structlog.get_logger(component)
+    if context.health is not None:
+        context.health.add_readiness_check("caches", worker.readiness)
+    worker.start()
+    lost = threading.Event()
+
+    def on_lost() -> None:
+        lost.set()
+        context.stop.set()
+
+    try:
+        if args.leader_elect:
+            elector = LeaderElector(
+                context.api.api_client,
+                lease_name=args.leader_elect_resource_name or component,
+                lease_namespace=args.leader_elect_resource_namespace or default_lease_namespace(),
+                identity=default_identity(),
+                lease_duration=args.leader_elect_lease_duration,
+                renew_deadline=args.leader_elect_renew_deadline,
+                retry_period=args.leader_elect_retry_period,
+                on_started_leading=lambda: None,
+                on_stopped_leading=on_lost,
+            )
+            elector.start()
+            while not context.stop.is_set() and not elector.leading.wait(0.2):
+                pass
+        if not context.stop.is_set():
+            worker.run(context.stop)
+    finally:
+        worker.close()
+        context.api.close()
+        if context.health is not None:
+            context.health.stop()
+    log.info("stopped", lost_leadership=lost.is_set())
+    return 1 if lost.is_set() else 0

@@ -60,6 +60,11 @@ class KubeApi:
         self._timeout = timeout_seconds
 
     @property
+    def api_client(self) -> client.ApiClient:
+        """The official client underneath, for the few typed calls (leader election)."""
+        return self._client
+
+    @property
     def host(self) -> str:
         return str(self._client.configuration.host)
 

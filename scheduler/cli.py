@@ -14,7 +14,7 @@ import yaml
 from bandwidth.quantity import BandwidthValueError, parse_mbps
 from bandwidth.request import AnnotationKeys, RequestPolicy
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, start_daemon
+from kubeio.daemon import add_common_flags, run_daemon, start_daemon
 from scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfig, ScoreWeights
 from scheduler.loop import Scheduler
 
@@ -106,14 +106,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vaclab-scheduler: {error}", file=sys.stderr)
         return 1
     scheduler = Scheduler(daemon.api, config, daemon.registry)
-    if daemon.health is not None:
-        daemon.health.add_readiness_check(
-            "caches", lambda: (scheduler.synced, "watch caches not synced yet")
-        )
-    scheduler.start_caches()
-    try:
-        scheduler.run(daemon.stop)
-    finally:
-        scheduler.shutdown()
-        daemon.api.close()
-    return 0
+    return run_daemon(args, daemon, config.scheduler_name, scheduler)

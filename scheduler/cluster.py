@@ -233,6 +233,11 @@ class ClusterState:
                 return {}
             return {uid: p.bandwidth for uid, p in info.pods.items() if not p.bandwidth.is_zero()}
 
+    def node_holding(self, uid: str) -> NodeInfo | None:
+        """The node whose ledger already reserves bandwidth for the pod, if any."""
+        with self.lock:
+            return next((info for info in self.nodes.values() if info.holds(uid)), None)
+
     def ledger_of(self, node_name: str) -> NodeBandwidth | None:
         with self.lock:
             info = self.nodes.get(node_name)

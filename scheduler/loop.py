@@ -23,9 +23,10 @@ from kubeio.watchcache import Handler, WatchCache
 from scheduler.binder import Binder, Outcome
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
-from scheduler.decide import decide
+from scheduler.decide import Decision, decide, filter_node
 from scheduler.explain import scheduled_message, unschedulable_message
 from scheduler.metrics import SchedulerMetrics
+from scheduler.plugins.framework import PodContext
 from scheduler.plugins.registry import default_filters, default_scorers
 from scheduler.podfacts import PodFacts
 from scheduler.queue import SchedulingQueue
@@ -83,13 +84,18 @@ class Scheduler:
     def synced(self) -> bool:
         return all(cache.synced for cache in self.caches)
 
-    def start_caches(self) -> None:
+    def readiness(self) -> tuple[bool, str]:
+        waiting = [cache.kind for cache in self.caches if not cache.synced]
+        return (not waiting, "caches not synced: " + ", ".join(waiting))
+
+    def start(self) -> None:
+        """Start the watch caches and the event recorder (every replica, leader or not)."""
         self.events.start()
         for cache in self.caches:
             cache.start()
 
     def run(self, stop: threading.Event) -> None:
-        """Schedule until ``stop`` is set. Caches must be started (``start_caches``)."""
+        """Schedule until ``stop`` is set. Caches must be started (``start``)."""
         while not stop.is_set() and not self.synced:
             stop.wait(0.1)
         log.info("caches_synced", nodes=len(self.caches[0]), pods=len(self.caches[-1]))
@@ -103,7 +109,7 @@ class Scheduler:
             if pod is not None:
                 self.schedule_one(pod)
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         self.queue.close()
         for cache in self.caches:
             cache.stop(timeout=1)
@@ -121,7 +127,9 @@ class Scheduler:
         started = time.perf_counter()
         with self.state.lock:
             ctx = self.state.context_for(pod)
-            decision = decide(ctx, self.state.nodes.values(), self._filters, self._scorers)
+            decision = self._adopt_reservation(ctx) or decide(
+                ctx, self.state.nodes.values(), self._filters, self._scorers
+            )
             if decision.node is not None:
                 self.state.assume(ctx, decision.node)
         self.metrics.cycle_duration.observe(time.perf_counter() - started)
@@ -131,6 +139,14 @@ class Scheduler:
         message = unschedulable_message(decision.nodes_considered, decision.reasons)
         top = decision.reasons.most_common(1)[0][0] if decision.reasons else "no nodes"
         self._reject(pod, "FailedScheduling", message, reason_label=top, counts=decision.reasons)
+
+    def _adopt_reservation(self, ctx: PodContext) -> Decision | None:
+        """A reservation left by a replica that died before binding: bind there if it fits."""
+        holder = self.state.node_holding(ctx.pod.uid)
+        if holder is None or holder.facts is None or filter_node(ctx, holder, self._filters):
+            return None
+        log.info("reservation_adopted", pod=ctx.pod.key, node=holder.name)
+        return Decision(holder.name, 1, 1)
 
     def _reject(
         self,

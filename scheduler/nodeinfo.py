@@ -121,6 +121,10 @@ class NodeInfo:
                 charged[uid] = reservation.request
         return charged
 
+    def holds(self, uid: str) -> bool:
+        """Whether this node's ledger already has a reservation for the pod."""
+        return self.bandwidth is not None and uid in self.bandwidth.reservations
+
     def recount_bandwidth(self) -> None:
         total = Usage()
         for request in self.charged_requests().values():

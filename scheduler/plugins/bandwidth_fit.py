@@ -7,7 +7,7 @@ The score prefers nodes left with the larger share of free bandwidth.
 
 from __future__ import annotations
 
-from bandwidth.budget import Axis
+from bandwidth.budget import Axis, Usage
 from bandwidth.ledger import free_fraction, shortfalls
 from scheduler.nodeinfo import NodeInfo
 from scheduler.plugins.framework import FITS, PodContext, Reasons
@@ -33,11 +33,17 @@ class BandwidthFit:
         charge = request.charge()
         return tuple(
             insufficient(axis, charge.on(axis))
-            for axis in shortfalls(capacity, node.bandwidth_used, request)
+            for axis in shortfalls(capacity, used_by_others(ctx, node), request)
         )
 
     def score(self, ctx: PodContext, node: NodeInfo) -> float:
         capacity = node.capacity
         if capacity is None:
             return 0.0
-        return free_fraction(capacity, node.bandwidth_used + ctx.pod.bandwidth.charge())
+        return free_fraction(capacity, used_by_others(ctx, node) + ctx.pod.bandwidth.charge())
+
+
+def used_by_others(ctx: PodContext, node: NodeInfo) -> Usage:
+    """What the node has charged, less the pod's own entry (a reservation made before a crash)."""
+    own = node.charged_requests().get(ctx.pod.uid) if node.holds(ctx.pod.uid) else None
+    return node.bandwidth_used - own.charge() if own is not None else node.bandwidth_used

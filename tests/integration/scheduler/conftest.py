@@ -68,7 +68,7 @@ def run_scheduler(kube: KubeApi, scheduler_name: str) -> Iterator[Callable[..., 
         config = SchedulerConfig(scheduler_name=scheduler_name, **overrides)
         scheduler = Scheduler(kube, config)
         stop = threading.Event()
-        scheduler.start_caches()
+        scheduler.start()
         thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
         thread.start()
         running.append((scheduler, stop, thread))
@@ -82,7 +82,7 @@ def run_scheduler(kube: KubeApi, scheduler_name: str) -> Iterator[Callable[..., 
     for scheduler, stop, thread in running:
         stop.set()
         thread.join(5)
-        scheduler.shutdown()
+        scheduler.close()
 
 
 def pod_body(

@@ -211,3 +211,9 @@ def test_assumed_and_ledger_entries_for_one_pod_count_once() -> None:
     info = node("a", reservations={"p": BandwidthRequest(100, 0)})
     info.assume(pod("p").pod, None)
     assert info.bandwidth_used.network == LinkBudget(100, 0)
+
+
+def test_a_pods_own_reservation_does_not_count_against_it() -> None:
+    info = node("a", reservations={"p": BandwidthRequest(600, 0)})
+    assert decide(pod("p", egress="600M"), [info], FILTERS, SCORERS).node == "a"
+    assert decide(pod("q", egress="600M"), [info], FILTERS, SCORERS).node is None
