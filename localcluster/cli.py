@@ -6,13 +6,12 @@ Subcommands:
   control-plane binaries into the cache, one after the other;
 - ``up [--nodes N] [--controller-manager] [--scheduler]``: start a control plane, install the
   CRDs, create N simulated nodes, print the kubeconfig, wait for Ctrl-C, tear down;
-- ``demo [ARGS...]``: run ``localcluster.demo.main(ARGS)`` once that module exists.
+- ``demo [ARGS...]``: the end-to-end demo (``localcluster.demo``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import sys
@@ -22,9 +21,6 @@ from collections.abc import Sequence
 from types import FrameType
 
 from localcluster import binaries
-
-DEMO_MODULE = "localcluster.demo"
-"""The demo plugs in here: a module with ``main(argv: list[str]) -> int``."""
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -86,15 +82,9 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        module = importlib.import_module(DEMO_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != DEMO_MODULE:
-            raise
-        print("demo not available yet", file=sys.stderr)
-        return 2
-    result: int = module.main(list(args.demo_args))
-    return result
+    from localcluster.demo import main as demo_main
+
+    return demo_main(list(args.demo_args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 from pathlib import Path
@@ -10,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from localcluster import binaries
-from localcluster.cli import DEMO_MODULE
-from localcluster.cli import main as cli_main
 
 VERSION = "v1.37.2"
 
@@ -126,9 +123,3 @@ def test_failed_build_leaves_no_partial_binary(tmp_path: Path, fake_go_env: dict
         binaries.build_binary("kube-apiserver", VERSION, env=env)
     cache = tmp_path / "cache" / "controlplane" / VERSION
     assert list(cache.iterdir()) == []
-
-
-@pytest.mark.skipif(importlib.util.find_spec(DEMO_MODULE) is not None, reason="the demo exists now")
-def test_demo_placeholder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["demo"]) == 2
-    assert "demo not available yet" in capsys.readouterr().err
