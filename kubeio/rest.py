@@ -39,6 +39,33 @@ def resource_of(path: str) -> str:
     return segments[0] if len(segments) < 3 else f"{segments[0]}/{segments[2]}"
 
 
+def send(
+    api_client: client.ApiClient,
+    method: str,
+    path: str,
+    *,
+    query: Mapping[str, Any] | None = None,
+    body: Any = None,
+    content_type: str = "application/json",
+    timeout: float | tuple[float, float] | None = None,
+) -> Any:
+    """One request with a plain-JSON body over the client's pool, TLS and auth.
+
+    Returns the unread response (``.status``, ``.read()``, ``.response`` for streaming); an
+    HTTP error status is not raised here, connection errors are.
+    """
+    _, url, headers, _, _ = api_client.param_serialize(
+        method,
+        path,
+        query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
+        header_params={"Accept": "application/json", "Content-Type": content_type},
+        auth_settings=["BearerToken"],
+    )
+    return api_client.call_api(
+        method, url, header_params=headers, body=body, _request_timeout=timeout
+    )
+
+
 def _ignore_request(verb: str, resource: str, status: int) -> None:
     return None
 
@@ -81,17 +108,15 @@ class KubeApi:
         content_type: str = "application/json",
         timeout: float | tuple[float, float] | None = None,
     ) -> Any:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        _, url, headers, _, _ = self._client.param_serialize(
-            method,
-            path,
-            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
         try:
-            response = self._client.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=timeout
+            response = send(
+                self._client,
+                method,
+                path,
+                query=query,
+                body=body,
+                content_type=content_type,
+                timeout=timeout,
             )
         except _CONNECTION_ERRORS as error:
             self._observe(method, resource_of(path), 0)

@@ -1,4 +1,5 @@
-"""Plain-JSON requests through a ``kubernetes.client.ApiClient``.
+"""Plain-JSON requests through a ``kubernetes.client.ApiClient`` (``kubeio.rest.send``),
+answered as ``(status, body)`` or raised as the generated client's ``ApiException``.
 
 The generated client validates request bodies and builds response models, which costs far
 more than the HTTP round trip when creating thousands of objects. These helpers send dicts
@@ -14,6 +15,8 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from kubeio.rest import send
+
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
@@ -28,15 +31,15 @@ def _send(
     content_type: str,
     timeout: float,
 ) -> tuple[Any, bytes]:
-    method_, url, headers, body_, _post = api_client.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=list((query or {}).items()),
-        header_params={"Accept": JSON, "Content-Type": content_type},
+    response = send(
+        api_client,
+        method,
+        path,
+        query=query,
         body=body,
-        auth_settings=["BearerToken"],
+        content_type=content_type,
+        timeout=timeout,
     )
-    response = api_client.call_api(method_, url, headers, body_, _request_timeout=timeout)
     return response, bytes(response.read() or b"")
 
 
