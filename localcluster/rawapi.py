@@ -15,11 +15,11 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from kubeio.rest import send
+from kubeio.rest import MERGE_PATCH, STRATEGIC_MERGE_PATCH, send
+
+__all__ = ["MERGE_PATCH", "STRATEGIC_MERGE_PATCH", "request", "request_ok"]
 
 JSON = "application/json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
 def _send(
