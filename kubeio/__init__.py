@@ -12,4 +12,7 @@ Map of the package:
                    relisting after 410 Gone.
 - ``events``     — an asynchronous, de-duplicating Event recorder.
 - ``logs``       — structlog set-up: JSON in the cluster, console locally.
+- ``workqueue``  — a de-duplicating, rate-limited queue of keys for level-based reconciles.
+- ``labels``     — label selector strings (``pool=lab,!virtual``) matched on the client side.
+- ``durations``  — ``90s``, ``5m``, ``1m30s`` for command-line flags.
 """
