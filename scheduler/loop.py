@@ -99,13 +99,16 @@ class Scheduler:
         while not stop.is_set() and not self.synced:
             stop.wait(0.1)
         log.info("caches_synced", nodes=len(self.caches[0]), pods=len(self.caches[-1]))
-        last_flush = time.monotonic()
+        last_flush = last_publish = time.monotonic()
         while not stop.is_set():
             pod = self.queue.pop(timeout=0.5)
-            if time.monotonic() - last_flush > 30:
-                self.queue.flush_stale_unschedulable()
+            now = time.monotonic()
+            if now - last_publish >= 1:
                 self._publish_queue_depth()
-                last_flush = time.monotonic()
+                last_publish = now
+            if now - last_flush >= 30:
+                self.queue.flush_stale_unschedulable()
+                last_flush = now
             if pod is not None:
                 self.schedule_one(pod)
 
