@@ -9,6 +9,10 @@ and are built from source with the Go toolchain from the wrapper module in
 by ``KUBEBUILDER_ASSETS`` (the envtest layout: ``etcd``, ``kube-apiserver``, ``kubectl``) is
 used in preference to the cache for the binaries it holds.
 
+``helm`` (for the chart's tests) is cached beside them but built from its own module at
+:data:`HELM_VERSION` with ``go install``, so that its dependencies are the ones helm was
+released with, not the wrapper module's.
+
 The path logic (pure functions) is kept apart from :func:`build_binary`, the only function
 that runs a subprocess.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +37,14 @@ ETCD = "etcd"
 KUBE_APISERVER = "kube-apiserver"
 KUBE_SCHEDULER = "kube-scheduler"
 KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
+HELM = "helm"
 
-COMPONENTS: tuple[str, ...] = (ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER)
+HELM_VERSION = "v3.22.0"
+HELM_KUBE_VERSION = ("1", "37")
+"""The Kubernetes version helm assumes without a cluster (``helm template``), stamped as helm's
+own release build does: from the ``k8s.io/client-go`` v0.37 in helm v3.22.0's go.mod."""
+
+COMPONENTS: tuple[str, ...] = (ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, HELM)
 """Every binary ``build`` knows, in build order."""
 
 GO_PACKAGES: Mapping[str, str] = {
@@ -41,6 +52,7 @@ GO_PACKAGES: Mapping[str, str] = {
     KUBE_APISERVER: "k8s.io/kubernetes/cmd/kube-apiserver",
     KUBE_CONTROLLER_MANAGER: "k8s.io/kubernetes/cmd/kube-controller-manager",
     KUBE_SCHEDULER: "k8s.io/kubernetes/cmd/kube-scheduler",
+    HELM: "helm.sh/helm/v3/cmd/helm",
 }
 
 GOBUILD_DIR = Path(__file__).resolve().parent / "gobuild"
@@ -142,10 +154,12 @@ def parse_version(kubernetes_version: str) -> tuple[str, str]:
 
 
 def ldflags(component: str, kubernetes_version: str) -> str | None:
-    """The ``-ldflags`` that stamp the version into Kubernetes binaries (none for etcd)."""
+    """The ``-ldflags`` that stamp the version into Kubernetes binaries and helm (none for etcd)."""
     _check_component(component)
     if component == ETCD:
         return None
+    if component == HELM:
+        return _helm_ldflags()
     major, minor = parse_version(kubernetes_version)
     return " ".join(
         [
@@ -157,23 +171,49 @@ def ldflags(component: str, kubernetes_version: str) -> str | None:
     )
 
 
+def _helm_ldflags() -> str:
+    major, minor = HELM_KUBE_VERSION
+    return " ".join(
+        [
+            f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={major}",
+            f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}",
+            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={major}",
+            f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor}",
+        ]
+    )
+
+
 def build_command(component: str, kubernetes_version: str, output: Path) -> list[str]:
-    """The ``go build`` argv for ``component`` (run in :data:`GOBUILD_DIR`, ``CGO_ENABLED=0``).
+    """The Go argv that writes ``component`` to ``output`` (run in :data:`GOBUILD_DIR`,
+    ``CGO_ENABLED=0``).
 
     The flags are fixed so that Go's build cache is shared between builds of different
     components and between ``make controlplane`` runs.
+
+    helm is ``go install``-ed at :data:`HELM_VERSION` (with its own go.mod, whatever module
+    the working directory is in), which writes ``$GOBIN/helm`` and takes no ``-o``:
+    ``output`` must then be named ``helm``, and :func:`build_env` sets ``GOBIN`` to its folder.
     """
-    argv = ["go", "build", "-trimpath"]
+    if component == HELM:
+        package = f"{GO_PACKAGES[HELM]}@{HELM_VERSION}"
+        return ["go", "install", "-trimpath", "-ldflags", _helm_ldflags(), package]
     flags = ldflags(component, kubernetes_version)
+    argv = ["go", "build", "-trimpath"]
     if flags is not None:
         argv += ["-ldflags", flags]
     return [*argv, "-o", str(output), GO_PACKAGES[component]]
 
 
-def build_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment ``go build`` runs with: the caller's plus ``CGO_ENABLED=0``."""
+def build_env(
+    base: Mapping[str, str] | None = None, *, gobin: Path | None = None
+) -> dict[str, str]:
+    """The environment ``go build`` runs with: the caller's plus ``CGO_ENABLED=0`` (and
+    ``GOBIN`` for ``go install``)."""
     env = dict(os.environ if base is None else base)
     env["CGO_ENABLED"] = "0"
+    if gobin is not None:
+        env["GOBIN"] = str(gobin)
     return env
 
 
@@ -203,7 +243,12 @@ def build_binary(
     """
     target = output or controlplane_dir(kubernetes_version, env) / component
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+    scratch = target.with_name(f".{target.name}.building-{os.getpid()}")
+    # `go install` names the binary itself: helm gets a scratch folder of its own.
+    gobin = scratch if component == HELM else None
+    tmp = scratch / HELM if gobin is not None else scratch
+    if gobin is not None:
+        gobin.mkdir(exist_ok=True)
     argv = build_command(component, kubernetes_version, tmp)
     log.info(
         "building %s %s: %s (in %s)", component, kubernetes_version, " ".join(argv), gobuild_dir
@@ -213,7 +258,7 @@ def build_binary(
         proc = subprocess.run(
             argv,
             cwd=gobuild_dir,
-            env=build_env(env),
+            env=build_env(env, gobin=gobin),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -227,7 +272,10 @@ def build_binary(
             )
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        if gobin is not None:
+            shutil.rmtree(gobin, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
     log.info("built %s in %.1fs -> %s", component, time.monotonic() - started, target)
     return target
 
