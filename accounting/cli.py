@@ -1,5 +1,8 @@
 """``vaclab-accounting``: flags (or a YAML config file), start-up, and the run loop.
 
+With ``--leader-elect`` every replica keeps its caches warm and only the Lease holder writes
+(``kubeio.daemon.run_daemon``); the process exits 1 when it loses the Lease.
+
 Every flag may also be set in the file given to ``--config``, keyed by the flag's name
 without dashes (``default-network-ul-mbps: 10000``); flags on the command line win.
 """
@@ -26,7 +29,7 @@ from bandwidth.request import (
     AnnotationKeys,
 )
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, start_daemon
+from kubeio.daemon import add_common_flags, run_daemon, start_daemon
 from kubeio.durations import parse_duration
 from kubeio.labels import InvalidSelector, LabelSelector
 
@@ -216,18 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ingress_annotation=settings.annotation_keys.ingress,
     )
     controller = Controller(context.api, settings, registry=context.registry)
-    if context.health is not None:
-        context.health.add_readiness_check("caches", controller.readiness)
-    controller.start()
-    try:
-        controller.run(context.stop)
-    finally:
-        controller.close()
-        context.api.close()
-        if context.health is not None:
-            context.health.stop()
-    log.info("stopped")
-    return 0
+    return run_daemon(args, context, COMPONENT, controller)
 
 
 if __name__ == "__main__":

@@ -162,3 +162,34 @@ def test_a_missing_crd_is_waited_for_without_crashing(daemons: list[Daemon]) -> 
             api.close()
         assert daemon.stop() == 0
     assert not any("Traceback" in line for line in daemon.lines), "\n".join(daemon.lines)
+
+
+def test_with_leader_election_only_the_leader_writes_and_a_standby_takes_over(
+    controlplane: ControlPlane, scope: Scope, daemons: list[Daemon]
+) -> None:
+    flags = (
+        f"--node-selector={scope.selector}",
+        "--leader-elect",
+        f"--leader-elect-resource-name={scope.prefix}-accounting",
+        "--leader-elect-resource-namespace=default",
+        "--leader-elect-lease-duration=4s",
+        "--leader-elect-renew-deadline=3s",
+        "--leader-elect-retry-period=1s",
+    )
+    leader = Daemon(controlplane.kubeconfig_path, *flags)
+    daemons.append(leader)
+    [first] = scope.make_nodes(1)
+    wait_for("the leader's Bandwidth", lambda: scope.bandwidth(first), timeout=15)
+    standby = Daemon(controlplane.kubeconfig_path, *flags)
+    daemons.append(standby)
+    wait_for("the standby's caches", standby.ready, timeout=15)
+    leader.kill()  # no goodbye: the standby must wait for the Lease to expire
+    [second] = scope.make_nodes(1)
+    wait_for("the new leader's Bandwidth", lambda: scope.bandwidth(second), timeout=15)
+    assert standby.stop() == 0
+    events = standby.events()
+    assert "started_leading" in events
+    leading_from = events.index("started_leading")
+    assert "bandwidth_created" not in events[:leading_from]  # it never wrote while standing by
+    created = [line for line in standby.lines if "bandwidth_created" in line]
+    assert len(created) == 1 and second in created[0]
