@@ -162,10 +162,12 @@ class RunningController:
         self.api.close()
 
 
+StartAccounting = Callable[..., RunningController]
+"""``start(**settings)`` as the ``run_accounting`` fixture hands it to a test."""
+
+
 @pytest.fixture
-def run_accounting(
-    controlplane: ControlPlane, scope: Scope
-) -> Iterator[Callable[..., RunningController]]:
+def run_accounting(controlplane: ControlPlane, scope: Scope) -> Iterator[StartAccounting]:
     """``start(**settings)``: a controller for the test's nodes, synced and running."""
     running: list[RunningController] = []
 

@@ -4,20 +4,28 @@ capacities users edit are never overwritten."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from accounting.capacity import SEED_DEFAULT_CAPACITY
 from bandwidth.budget import LinkBudget, Usage
 from bandwidth.model import capacity_json, parse_bandwidth
 from kubeio.resources import BANDWIDTHS, NODES
 
-from .conftest import RunningController, Scope, condition, events_about, wait_for
+from .conftest import (
+    RunningController,
+    Scope,
+    StartAccounting,
+    condition,
+    events_about,
+    wait_for,
+)
 
 NET_UL = "bandwidth.vaclab.org/network-ul-mbps"
 NET_DL = "bandwidth.vaclab.org/network-dl-mbps"
 LOCAL_UL = "bandwidth.vaclab.org/local-ul-mbps"
 
 
-def ready_bandwidths(scope: Scope, names: list[str]) -> dict[str, dict]:
+def ready_bandwidths(scope: Scope, names: list[str]) -> dict[str, Any]:
     found = scope.bandwidths()
     return {
         name: obj
@@ -27,7 +35,7 @@ def ready_bandwidths(scope: Scope, names: list[str]) -> dict[str, dict]:
 
 
 def test_fifty_nodes_get_fifty_bandwidths_and_a_deleted_node_loses_its_own(
-    scope: Scope, run_accounting
+    scope: Scope, run_accounting: StartAccounting
 ) -> None:
     running: RunningController = run_accounting()
     started = time.monotonic()
@@ -60,7 +68,7 @@ def test_fifty_nodes_get_fifty_bandwidths_and_a_deleted_node_loses_its_own(
 
 
 def test_a_node_carries_its_own_capacity_in_labels_and_annotations(
-    scope: Scope, run_accounting
+    scope: Scope, run_accounting: StartAccounting
 ) -> None:
     run_accounting(default_capacity=Usage(local=LinkBudget(9, 9), network=LinkBudget(8, 8)))
     [labelled] = scope.make_nodes(
@@ -75,7 +83,7 @@ def test_a_node_carries_its_own_capacity_in_labels_and_annotations(
 
 
 def test_a_node_with_a_bad_capacity_label_gets_a_warning_and_no_bandwidth(
-    scope: Scope, run_accounting
+    scope: Scope, run_accounting: StartAccounting
 ) -> None:
     run_accounting()
     [bad, good] = scope.make_nodes(1, labels={NET_UL: "fast"}) + scope.make_nodes(1)
@@ -97,7 +105,7 @@ def test_a_node_with_a_bad_capacity_label_gets_a_warning_and_no_bandwidth(
 
 
 def test_a_capacity_edited_by_a_user_survives_restarts_and_resyncs(
-    scope: Scope, run_accounting
+    scope: Scope, run_accounting: StartAccounting
 ) -> None:
     first = run_accounting(resync_period_seconds=0.5)
     [node] = scope.make_nodes(1)
@@ -107,7 +115,7 @@ def test_a_capacity_edited_by_a_user_survives_restarts_and_resyncs(
         {"spec": {"capacity": {"network": {"ulMbps": 777, "dlMbps": 778}}}},
     )
 
-    def remaining_network() -> dict | None:
+    def remaining_network() -> dict[str, Any] | None:
         obj = scope.bandwidth(node) or {}
         return ((obj.get("status") or {}).get("remaining") or {}).get("network")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from kubeio.resources import DEPLOYMENTS, REPLICASETS
 
 from .conftest import (
     RunningController,
     Scope,
+    StartAccounting,
     condition,
     delete_pod,
     events_about,
@@ -23,7 +25,7 @@ EGRESS = "kubernetes.io/egress-bandwidth"
 INGRESS = "kubernetes.io/ingress-bandwidth"
 
 
-def status(scope: Scope, node: str) -> dict:
+def status(scope: Scope, node: str) -> dict[str, Any]:
     return (scope.bandwidth(node) or {}).get("status") or {}
 
 
@@ -34,7 +36,7 @@ def reasons_of(
 
 
 def test_pods_of_other_schedulers_are_counted_and_oversubscription_is_reported(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     running: RunningController = run_accounting()
     [node] = scope.make_nodes(1)
@@ -88,7 +90,7 @@ def test_pods_of_other_schedulers_are_counted_and_oversubscription_is_reported(
 
 
 def test_unparseable_annotations_charge_nothing_and_warn_once_on_the_pod(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     run_accounting(resync_period_seconds=0.3)
     [node] = scope.make_nodes(1)
@@ -119,7 +121,7 @@ def test_unparseable_annotations_charge_nothing_and_warn_once_on_the_pod(
 
 
 def test_a_deployments_pod_reports_the_deployment_as_its_workload(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     run_accounting()
     [node] = scope.make_nodes(1)
@@ -178,7 +180,7 @@ def test_a_deployments_pod_reports_the_deployment_as_its_workload(
     )
     assert lone
 
-    def workloads() -> dict[str, dict]:
+    def workloads() -> dict[str, Any]:
         entries = status(scope, node).get("reservations") or []
         return {e["podName"]: e.get("workload") for e in entries}
 

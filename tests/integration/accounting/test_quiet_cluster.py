@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
-from .conftest import RunningController, Scope, bind_pod, make_pod, reserve, set_pod_phase, wait_for
+from .conftest import (
+    RunningController,
+    Scope,
+    StartAccounting,
+    bind_pod,
+    make_pod,
+    reserve,
+    set_pod_phase,
+    wait_for,
+)
 
 EGRESS = "kubernetes.io/egress-bandwidth"
 
 
 def test_resyncs_of_an_unchanged_cluster_write_nothing(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     running: RunningController = run_accounting(resync_period_seconds=0.5)
     nodes = scope.make_nodes(5)
     for index, node in enumerate(nodes):
-        wait_for("a Bandwidth", lambda node=node: scope.bandwidth(node))
+        wait_for("a Bandwidth", functools.partial(scope.bandwidth, node))
         reserved = make_pod(scope.kube, namespace, f"reserved-{index}")
         reserve(scope.kube, node, reserved, 10 * (index + 1), 5, reserved_at=datetime.now(UTC))
         bind_pod(scope.kube, reserved, node)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from bandwidth.model import parse_bandwidth
 
 from .conftest import (
     RunningController,
     Scope,
+    StartAccounting,
     bind_pod,
     delete_pod,
     events_about,
@@ -23,13 +25,13 @@ from .conftest import (
 )
 
 
-def used_network(scope: Scope, node: str) -> dict | None:
+def used_network(scope: Scope, node: str) -> dict[str, Any] | None:
     obj = scope.bandwidth(node) or {}
     return ((obj.get("status") or {}).get("used") or {}).get("network")
 
 
 def test_deleting_or_finishing_a_pod_releases_its_reservation(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     running: RunningController = run_accounting()
     [node] = scope.make_nodes(1)
@@ -41,7 +43,7 @@ def test_deleting_or_finishing_a_pod_releases_its_reservation(
         reserve(scope.kube, node, pods[name], ul, dl, reserved_at=datetime.now(UTC))
     set_pod_phase(scope.kube, pods["c"], "Running", pod_ip="10.9.0.3")
 
-    def expected(names: list[str]) -> dict:
+    def expected(names: list[str]) -> dict[str, Any]:
         return {
             "ulMbps": sum(wanted[n][0] for n in names),
             "dlMbps": sum(wanted[n][1] for n in names),
@@ -49,7 +51,7 @@ def test_deleting_or_finishing_a_pod_releases_its_reservation(
 
     wait_for("all four charged", lambda: used_network(scope, node) == expected(list(wanted)))
 
-    def details() -> dict[str, dict]:
+    def details() -> dict[str, Any]:
         obj = scope.bandwidth(node) or {}
         return {e["podName"]: e for e in (obj.get("status") or {}).get("reservations") or []}
 
@@ -96,7 +98,7 @@ def test_deleting_or_finishing_a_pod_releases_its_reservation(
 
 
 def test_an_unbound_reservation_expires_after_the_grace_period_and_a_bound_one_stays(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     grace = 3.0
     running: RunningController = run_accounting(unbound_grace_seconds=grace)
@@ -132,7 +134,7 @@ def test_an_unbound_reservation_expires_after_the_grace_period_and_a_bound_one_s
 
 
 def test_a_reservation_whose_pod_was_bound_to_another_node_is_released(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     run_accounting()
     [first, second] = scope.make_nodes(2)
@@ -154,12 +156,12 @@ def test_a_reservation_whose_pod_was_bound_to_another_node_is_released(
         "observed on the second node",
         lambda: used_network(scope, second) == {"ulMbps": 150, "dlMbps": 50},
     )
-    entry = scope.bandwidth(second)["status"]["reservations"][0]  # type: ignore[index]
+    entry = (scope.bandwidth(second) or {})["status"]["reservations"][0]
     assert (entry["podName"], entry["source"]) == ("wanderer", "Observed")
 
 
 def test_releases_never_erase_reservations_written_at_the_same_time(
-    scope: Scope, run_accounting, namespace: str
+    scope: Scope, run_accounting: StartAccounting, namespace: str
 ) -> None:
     run_accounting()
     [node] = scope.make_nodes(1)
@@ -187,5 +189,5 @@ def test_releases_never_erase_reservations_written_at_the_same_time(
     wait_for("only the survivors left", lambda: reserved_uids(scope.kube, node) == keep)
     time.sleep(0.5)
     obj = scope.bandwidth(node)
-    assert set(parse_bandwidth(obj).reservations) == keep  # type: ignore[arg-type]
+    assert obj is not None and set(parse_bandwidth(obj).reservations) == keep
     wait_for("status to add up", lambda: used_network(scope, node) == {"ulMbps": 30, "dlMbps": 30})
