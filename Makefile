@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 KUBERNETES_VERSION ?= v1.37.2
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane test test-unit lint demo bench clean
+.PHONY: help venv controlplane test test-unit lint helm-lint demo bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP) ## Create or refresh the virtual environment
 
-controlplane: $(STAMP) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager into the cache (skips what exists)
+controlplane: $(STAMP) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager and helm into the cache (skips what exists)
 	$(BIN)/python -m localcluster build --kubernetes-version $(KUBERNETES_VERSION)
 
 test: controlplane ## Run every test (unit and real control plane)
@@ -36,6 +36,10 @@ lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+helm-lint: $(STAMP) ## helm lint --strict of the chart (builds only helm if missing)
+	$(BIN)/python -m localcluster build --only helm --kubernetes-version $(KUBERNETES_VERSION)
+	$(BIN)/python -m localcluster.helm lint helm/vaclab-bandwidth --strict
 
 demo: controlplane ## Local control plane, simulated nodes, our daemons and a sample workload
 	$(BIN)/python -m localcluster demo
