@@ -222,9 +222,9 @@ def test_both_daemons_work_with_the_charts_service_accounts(
             return int((status.get("used") or {}).get("network", {}).get("ulMbps", 0)) or None
 
         assert wait_for("the status to count the pod", used_uplink, timeout=20) == 100
-        # The scheduler led through its Lease in the release namespace.
-        lease = kube.get(LEASES.path(namespace=ns, name=f"vaclab-{installed.name}"))
-        assert lease["spec"]["holderIdentity"]
+        # Both led through their own Lease in the release namespace.
+        for lease in (f"vaclab-{installed.name}", f"{installed.fullname}-accounting"):
+            assert kube.get(LEASES.path(namespace=ns, name=lease))["spec"]["holderIdentity"]
         for daemon in daemons:
             refused = [line for line in daemon.metrics().splitlines() if 'code="403"' in line]
             assert refused == [], f"{daemon.module}: {refused}\n{daemon.tail()}"
