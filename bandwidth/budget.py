@@ -32,6 +32,9 @@ class Axis:
 
 AXES: tuple[Axis, ...] = tuple(Axis(p, d) for p in Datapath for d in Direction)
 
+AxisVector = tuple[int, int, int, int]
+"""Mbps on the four axes in ``AXES`` order: local up, local down, network up, network down."""
+
 
 @dataclass(frozen=True, slots=True)
 class LinkBudget:
@@ -69,6 +72,10 @@ class Usage:
     def on(self, axis: Axis) -> int:
         budget = self.local if axis.datapath is Datapath.LOCAL else self.network
         return budget.along(axis.direction)
+
+    def as_tuple(self) -> AxisVector:
+        """The four axes in ``AXES`` order, for hot loops that cannot afford objects."""
+        return (self.local.ul_mbps, self.local.dl_mbps, self.network.ul_mbps, self.network.dl_mbps)
 
     def is_zero(self) -> bool:
         return self.local.is_zero() and self.network.is_zero()

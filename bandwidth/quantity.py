@@ -14,6 +14,7 @@ asked. Anything else (empty, negative, not a number, absurdly large) raises
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -36,6 +37,7 @@ class BandwidthValueError(ValueError):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_mbps(value: str) -> int:
     """Whole Mbps for an annotation value, rounded up; raises ``BandwidthValueError``."""
     text = value.strip()
@@ -53,6 +55,8 @@ def parse_mbps(value: str) -> int:
                 value, "not a quantity (expected e.g. 100M, 1G, or a bare number of Mbps)"
             ) from error
         mbps = bits_per_second / _BITS_PER_MEGABIT
+    if mbps.is_nan():
+        raise BandwidthValueError(value, "not a number")
     if mbps < 0:
         raise BandwidthValueError(value, "negative bandwidth")
     if not mbps.is_finite() or mbps > MAX_REQUEST_MBPS:

@@ -9,7 +9,8 @@ do I/O):
 - ``nodeinfo``   — one node as the scheduler sees it: labels, taints, allocatable, what is
                    requested and reserved on it, including in-flight (assumed) decisions.
 - ``plugins``    — one filter or score per module, and the registry of them.
-- ``decide``     — filter every node, score the feasible ones, pick one: pure.
+- ``decide``     — filter nodes, score the feasible ones, pick one: pure.
+- ``decider``    — ``Decider.choose``: adoption of orphaned reservations, node sampling.
 - ``explain``    — kube-scheduler-style summaries ("0/50 nodes are available: ...").
 - ``queue``      — active, backoff and unschedulable pods.
 - ``cluster``    — watch caches feeding the node infos and the queue.

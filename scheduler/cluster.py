@@ -54,6 +54,8 @@ class ClusterState:
         self._deployment_of_replicaset: dict[str, str] = {}
         self._replicas: dict[WorkloadKey, int] = {}
         self._placed: dict[WorkloadKey, int] = {}
+        self._sibling_nodes: dict[WorkloadKey, set[str]] = {}
+        self._facts: dict[str, PodFacts] = {}
         self._on_invalid_ledger = on_invalid_ledger
 
     def _node(self, name: str) -> NodeInfo:
@@ -62,7 +64,15 @@ class ClusterState:
             info = self.nodes[name] = NodeInfo(name)
         return info
 
-    def _count_placed(self, workload: WorkloadKey | None, sign: int) -> None:
+    def _count_placed(self, workload: WorkloadKey | None, sign: int, node_name: str = "") -> None:
+        if workload is not None and node_name:
+            holders = self._sibling_nodes.setdefault(workload, set())
+            if self.nodes[node_name].siblings.get(workload):
+                holders.add(node_name)
+            else:
+                holders.discard(node_name)
+                if not holders:
+                    del self._sibling_nodes[workload]
         if workload is not None:
             count = self._placed.get(workload, 0) + sign
             if count > 0:
@@ -147,6 +157,7 @@ class ClusterState:
         if kind == DELETED:
             assert old is not None
             uid = str(old["metadata"].get("uid", ""))
+            self._facts.pop(uid, None)
             self.queue.remove(uid)
             with self.lock:
                 freed = self._unbind(uid)
@@ -156,8 +167,9 @@ class ClusterState:
             return
         assert new is not None
         facts = read_pod(new, policy)
-        if old is not None and read_pod(old, policy) == facts:
+        if self._facts.get(facts.uid) == facts:
             return
+        self._facts[facts.uid] = facts
         if facts.bound or facts.terminal:
             self.queue.remove(facts.uid)
         with self.lock:
@@ -168,7 +180,7 @@ class ClusterState:
                 self._unbind(facts.uid)
                 self._node(facts.node_name).add_pod(facts, workload)
                 self._bound[facts.uid] = (facts.node_name, workload)
-                self._count_placed(workload, +1)
+                self._count_placed(workload, +1, facts.node_name)
             elif facts.terminal:
                 freed = self._unbind(facts.uid)
         if freed:
@@ -191,7 +203,7 @@ class ClusterState:
             return False
         node_name, workload = placed
         self._node(node_name).remove_pod(uid, workload)
-        self._count_placed(workload, -1)
+        self._count_placed(workload, -1, node_name)
         return True
 
     def _drop_assumed(self, uid: str) -> None:
@@ -199,7 +211,7 @@ class ClusterState:
         if assumed is not None:
             node_name, workload = assumed
             self._node(node_name).forget(uid, workload)
-            self._count_placed(workload, -1)
+            self._count_placed(workload, -1, node_name)
 
     # Used by the scheduling loop and the binder ---------------------------------------------
 
@@ -218,7 +230,7 @@ class ClusterState:
             self._drop_assumed(ctx.pod.uid)
             self._node(node_name).assume(ctx.pod, ctx.workload)
             self._assumed[ctx.pod.uid] = (node_name, ctx.workload)
-            self._count_placed(ctx.workload, +1)
+            self._count_placed(ctx.workload, +1, node_name)
 
     def forget(self, uid: str) -> None:
         with self.lock:
@@ -232,6 +244,13 @@ class ClusterState:
             if info is None:
                 return {}
             return {uid: p.bandwidth for uid, p in info.pods.items() if not p.bandwidth.is_zero()}
+
+    def sibling_nodes(self, workload: WorkloadKey | None) -> list[NodeInfo]:
+        """Nodes holding pods of the workload (bound or assumed)."""
+        if workload is None:
+            return []
+        with self.lock:
+            return [self.nodes[name] for name in sorted(self._sibling_nodes.get(workload, ()))]
 
     def node_holding(self, uid: str) -> NodeInfo | None:
         """The node whose ledger already reserves bandwidth for the pod, if any."""

@@ -58,29 +58,60 @@ def rank(
     return ranked
 
 
+def feasible_nodes_to_find(total: int) -> int:
+    """How many feasible nodes are enough to score, as kube-scheduler's adaptive default:
+    every node up to 100, then a share falling from 50% to 5% as the cluster grows."""
+    if total <= 100:
+        return total
+    percentage = max(5, 50 - total // 125)
+    return max(100, total * percentage // 100)
+
+
 def decide(
     ctx: PodContext,
-    nodes: Iterable[NodeInfo],
+    nodes: Sequence[NodeInfo],
     filters: Sequence[FilterPlugin],
     scorers: Sequence[tuple[ScorePlugin, int]],
     *,
+    start: int = 0,
+    preferred: Iterable[NodeInfo] = (),
     keep_scores: int = 0,
 ) -> Decision:
+    """Filter nodes from ``start`` (wrapping) until enough are feasible, score those, pick one.
+
+    ``preferred`` nodes (those holding siblings) are always examined, so co-location never
+    depends on where the sample starts. Every node is examined when none fits, so the reasons
+    cover the whole cluster.
+    """
     reasons: Counter[str] = Counter()
     feasible: list[NodeInfo] = []
+    seen: set[str] = set()
     considered = 0
-    for node in nodes:
-        if node.facts is None:
+    enough = feasible_nodes_to_find(len(nodes))
+    for node in _candidates(nodes, start, preferred):
+        if node.facts is None or node.name in seen:
             continue
+        seen.add(node.name)
         considered += 1
         failed = filter_node(ctx, node, filters)
         if failed:
             reasons.update(failed)
-        else:
-            feasible.append(node)
+            continue
+        feasible.append(node)
+        if len(feasible) >= enough:
+            break
     if not feasible:
         return Decision(None, considered, 0, reasons)
     if len(feasible) == 1:
         return Decision(feasible[0].name, considered, 1, reasons)
     ranked = rank(ctx, feasible, scorers)
     return Decision(ranked[0][0], considered, len(feasible), reasons, tuple(ranked[:keep_scores]))
+
+
+def _candidates(
+    nodes: Sequence[NodeInfo], start: int, preferred: Iterable[NodeInfo]
+) -> Iterable[NodeInfo]:
+    yield from preferred
+    count = len(nodes)
+    for offset in range(count):
+        yield nodes[(start + offset) % count]

@@ -6,6 +6,7 @@ the binder's workers, so throughput is not tied to one request's latency.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import Counter
@@ -23,11 +24,9 @@ from kubeio.watchcache import Handler, WatchCache
 from scheduler.binder import Binder, Outcome
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
-from scheduler.decide import Decision, decide, filter_node
+from scheduler.decider import Decider
 from scheduler.explain import scheduled_message, unschedulable_message
 from scheduler.metrics import SchedulerMetrics
-from scheduler.plugins.framework import PodContext
-from scheduler.plugins.registry import default_filters, default_scorers
 from scheduler.podfacts import PodFacts
 from scheduler.queue import SchedulingQueue
 
@@ -54,8 +53,7 @@ class Scheduler:
         )
         self.events = EventRecorder(api, config.scheduler_name)
         self.state = ClusterState(config, self.queue, on_invalid_ledger=self._invalid_ledger)
-        self._filters = default_filters()
-        self._scorers = default_scorers(config.weights)
+        self.decider = Decider(config.weights)
         self.binder = Binder(
             api,
             self.state,
@@ -99,6 +97,8 @@ class Scheduler:
         while not stop.is_set() and not self.synced:
             stop.wait(0.1)
         log.info("caches_synced", nodes=len(self.caches[0]), pods=len(self.caches[-1]))
+        # The caches are long-lived: keep the collector from rescanning them on every cycle.
+        gc.freeze()
         last_flush = last_publish = time.monotonic()
         while not stop.is_set():
             pod = self.queue.pop(timeout=0.5)
@@ -130,9 +130,7 @@ class Scheduler:
         started = time.perf_counter()
         with self.state.lock:
             ctx = self.state.context_for(pod)
-            decision = self._adopt_reservation(ctx) or decide(
-                ctx, self.state.nodes.values(), self._filters, self._scorers
-            )
+            decision = self.decider.choose(self.state, ctx)
             if decision.node is not None:
                 self.state.assume(ctx, decision.node)
         self.metrics.cycle_duration.observe(time.perf_counter() - started)
@@ -142,14 +140,6 @@ class Scheduler:
         message = unschedulable_message(decision.nodes_considered, decision.reasons)
         top = decision.reasons.most_common(1)[0][0] if decision.reasons else "no nodes"
         self._reject(pod, "FailedScheduling", message, reason_label=top, counts=decision.reasons)
-
-    def _adopt_reservation(self, ctx: PodContext) -> Decision | None:
-        """A reservation left by a replica that died before binding: bind there if it fits."""
-        holder = self.state.node_holding(ctx.pod.uid)
-        if holder is None or holder.facts is None or filter_node(ctx, holder, self._filters):
-            return None
-        log.info("reservation_adopted", pod=ctx.pod.key, node=holder.name)
-        return Decision(holder.name, 1, 1)
 
     def _reject(
         self,

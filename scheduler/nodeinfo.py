@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bandwidth.budget import Usage
+from bandwidth.budget import AxisVector, Usage
 from bandwidth.model import NodeBandwidth
 from bandwidth.request import BandwidthRequest
 from scheduler.podfacts import PodFacts, WorkloadKey
@@ -68,6 +68,9 @@ class NodeInfo:
     requested: ResourceVector = field(default_factory=dict)
     siblings: dict[WorkloadKey, int] = field(default_factory=dict)
     bandwidth_used: Usage = Usage()
+    capacity_vector: AxisVector | None = None
+    free_bandwidth: AxisVector | None = None
+    """Capacity minus everything charged, per axis (``AXES`` order); None without a ledger."""
 
     @property
     def capacity(self) -> Usage | None:
@@ -130,3 +133,11 @@ class NodeInfo:
         for request in self.charged_requests().values():
             total = total + request.charge()
         self.bandwidth_used = total
+        capacity = self.capacity
+        self.free_bandwidth = (
+            None if capacity is None else tuple_difference(capacity.as_tuple(), total.as_tuple())
+        )
+
+
+def tuple_difference(left: AxisVector, right: AxisVector) -> AxisVector:
+    return (left[0] - right[0], left[1] - right[1], left[2] - right[2], left[3] - right[3])

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bandwidth.budget import AxisVector
 from bandwidth.request import (
     NO_REQUEST,
     BandwidthRequest,
@@ -46,6 +47,8 @@ class PodFacts:
     created: str
     requests: ResourceVector
     bandwidth: BandwidthRequest
+    charge: AxisVector = (0, 0, 0, 0)
+    """``bandwidth.charge()`` per axis, computed once for the filter's hot loop."""
     invalid: str = ""
     node_selector: Mapping[str, str] = field(default_factory=dict)
     required_node_terms: tuple[Mapping[str, Any], ...] = ()
@@ -128,6 +131,7 @@ def read_pod(pod: Mapping[str, Any], policy: RequestPolicy) -> PodFacts:
         created=str(metadata.get("creationTimestamp") or ""),
         requests=requests,
         bandwidth=bandwidth,
+        charge=bandwidth.charge().as_tuple(),
         invalid=invalid,
         node_selector=dict(spec.get("nodeSelector") or {}),
         required_node_terms=tuple(required.get("nodeSelectorTerms") or ()),

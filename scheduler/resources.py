@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -19,8 +20,13 @@ EPHEMERAL_STORAGE = "ephemeral-storage"
 
 def quantity_units(name: str, value: Any) -> int:
     """Integer amount of resource ``name``: millicores for cpu, rounded up; raises ValueError."""
-    amount: Decimal = parse_quantity(str(value))
-    if name == CPU:
+    return _units(name == CPU, str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _units(millis: bool, value: str) -> int:
+    amount: Decimal = parse_quantity(value)
+    if millis:
         amount *= 1000
     return math.ceil(amount)
 

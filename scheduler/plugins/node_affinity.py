@@ -50,8 +50,10 @@ class NodeAffinity:
     name = NAME
 
     def filter(self, ctx: PodContext, node: NodeInfo) -> Reasons:
-        labels = node.facts.labels if node.facts else {}
         pod = ctx.pod
+        if not pod.node_selector and not pod.required_node_terms:
+            return FITS
+        labels = node.facts.labels if node.facts else {}
         if any(labels.get(k) != v for k, v in pod.node_selector.items()):
             return (MISMATCH,)
         if pod.required_node_terms and not any(
@@ -61,6 +63,8 @@ class NodeAffinity:
         return FITS
 
     def score(self, ctx: PodContext, node: NodeInfo) -> float:
+        if not ctx.pod.preferred_node_terms:
+            return 0.0
         labels = node.facts.labels if node.facts else {}
         return float(
             sum(

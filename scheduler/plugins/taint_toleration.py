@@ -52,4 +52,6 @@ class TaintToleration:
 
     def score(self, ctx: PodContext, node: NodeInfo) -> float:
         taints = node.facts.taints if node.facts else ()
+        if not taints:
+            return 0.0
         return -float(len(_untolerated(taints, ctx.pod.tolerations, {"PreferNoSchedule"})))

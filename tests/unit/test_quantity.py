@@ -38,6 +38,8 @@ def test_parses_units_and_bare_mbps(value: str, mbps: int) -> None:
         ("100Mbps", "not a quantity"),
         ("١٠٠", "not a number"),  # noqa: RUF001 - Arabic-Indic digits are not ASCII numbers
         ("5P", "more than"),
+        ("NAN", "not a number"),
+        ("Infinity", "more than"),
         (str(MAX_REQUEST_MBPS + 1), "more than"),
     ],
 )

@@ -1,0 +1,55 @@
+"""Choosing a node for one pod against the cluster state: no I/O, reusable by the scheduling
+loop, the benchmark and ``kubectl bandwidth``."""
+
+from __future__ import annotations
+
+import structlog
+
+from scheduler.cluster import ClusterState
+from scheduler.config import ScoreWeights
+from scheduler.decide import Decision, decide, filter_node
+from scheduler.plugins.framework import FilterPlugin, PodContext, ScorePlugin
+from scheduler.plugins.registry import default_filters, default_scorers
+
+log = structlog.get_logger("scheduler")
+
+
+class Decider:
+    """Holds the plugins and where the next node sample starts (rotating, for fairness)."""
+
+    def __init__(
+        self,
+        weights: ScoreWeights,
+        filters: list[FilterPlugin] | None = None,
+        scorers: list[tuple[ScorePlugin, int]] | None = None,
+    ) -> None:
+        self.filters = filters if filters is not None else default_filters()
+        self.scorers = scorers if scorers is not None else default_scorers(weights)
+        self._next_start = 0
+
+    def choose(self, state: ClusterState, ctx: PodContext, *, keep_scores: int = 0) -> Decision:
+        """The decision for ``ctx`` on the current state; call with ``state.lock`` held to
+        make it and the following ``assume`` one step."""
+        adopted = self._adopt_reservation(state, ctx)
+        if adopted is not None:
+            return adopted
+        nodes = list(state.nodes.values())
+        decision = decide(
+            ctx,
+            nodes,
+            self.filters,
+            self.scorers,
+            start=self._next_start % max(1, len(nodes)),
+            preferred=state.sibling_nodes(ctx.workload),
+            keep_scores=keep_scores,
+        )
+        self._next_start += decision.nodes_considered
+        return decision
+
+    def _adopt_reservation(self, state: ClusterState, ctx: PodContext) -> Decision | None:
+        """A reservation left by a replica that died before binding: bind there if it fits."""
+        holder = state.node_holding(ctx.pod.uid)
+        if holder is None or holder.facts is None or filter_node(ctx, holder, self.filters):
+            return None
+        log.info("reservation_adopted", pod=ctx.pod.key, node=holder.name)
+        return Decision(holder.name, 1, 1)
