@@ -1,0 +1,487 @@
+"""Text tables and JSON/YAML documents for every subcommand: pure functions of plain values.
+
+Every ``render_*`` returns the text printed for the default and ``-o wide`` outputs; every
+``*_document`` returns the plain dictionary printed for ``-o json`` and ``-o yaml`` (keys in
+the Kubernetes camelCase, bandwidth in whole Mbps as in the Bandwidth CRD). Times that
+matter (ages) come in as arguments, never from the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from bandwidth.budget import Axis, Datapath, Direction, Usage
+from bandwidth.model import capacity_json, format_time
+from bandwidth.request import BandwidthRequest
+from kubectl_bandwidth.diagnosis import Explanation, NodeVerdict
+from kubectl_bandwidth.headroom import NodeHeadroom
+from kubectl_bandwidth.holders import NodeHolding
+from kubectl_bandwidth.whatif import WhatIf
+
+JSON = dict[str, Any]
+
+FULL = "█"
+EMPTY = "·"
+BAR_WIDTH = 6
+OUTPUT_FORMATS = ("wide", "json", "yaml")
+
+# The NIC first: it is the scarce datapath, and the one people come to look at.
+AXES: tuple[Axis, ...] = tuple(
+    Axis(datapath, direction)
+    for datapath in (Datapath.NETWORK, Datapath.LOCAL)
+    for direction in (Direction.UPLINK, Direction.DOWNLINK)
+)
+
+
+# Building blocks ---------------------------------------------------------------------------
+
+
+def bar(used: int, capacity: int, width: int = BAR_WIDTH) -> str:
+    """``██····``: the share of ``capacity`` used; never empty when anything is used, never
+    full while anything is left."""
+    if capacity <= 0:
+        return (FULL if used > 0 else EMPTY) * width
+    if used <= 0:
+        filled = 0
+    elif used >= capacity:
+        filled = width
+    else:
+        filled = min(width - 1, max(1, round(width * used / capacity)))
+    return FULL * filled + EMPTY * (width - filled)
+
+
+def axis_title(axis: Axis) -> str:
+    """``NET UL``, ``LOCAL DL``."""
+    datapath = "NET" if axis.datapath is Datapath.NETWORK else "LOCAL"
+    return f"{datapath} {'UL' if axis.direction is Direction.UPLINK else 'DL'}"
+
+
+def format_age(seconds: float) -> str:
+    """kubectl's short ages: ``45s``, ``3m20s``, ``42m``, ``5h3m``, ``20h``, ``3d4h``, ``90d``."""
+    total = max(0, int(seconds))
+    minutes, hours, days = total // 60, total // 3600, total // 86400
+    if total < 120:
+        return f"{total}s"
+    if minutes < 10:
+        return f"{minutes}m{total % 60}s" if total % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    return f"{days}d"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Left-aligned columns, three spaces apart, as kubectl prints them."""
+    body = [list(headers), *[list(row) for row in rows]]
+    widths = [max(len(row[i]) for row in body) for i in range(len(headers))]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in body
+    )
+
+
+def describe_request(request: BandwidthRequest) -> str:
+    if request.is_zero():
+        return "no bandwidth" + (" (link-local)" if request.link_local else "")
+    return request.describe()
+
+
+def usage_line(usage: Usage) -> str:
+    """``network 900 up / 0 down, local 19900 up / 19000 down (Mbps)``."""
+    return (
+        f"network {usage.network.ul_mbps} up / {usage.network.dl_mbps} down, "
+        f"local {usage.local.ul_mbps} up / {usage.local.dl_mbps} down (Mbps)"
+    )
+
+
+def dump(document: JSON, output: str) -> str:
+    """The document as ``json`` (indented, like kubectl) or ``yaml``."""
+    if output == "json":
+        return json.dumps(document, indent=2)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
+def _optional_usage(usage: Usage | None) -> JSON | None:
+    return capacity_json(usage) if usage is not None else None
+
+
+# status ------------------------------------------------------------------------------------
+
+
+def _headroom_cell(row: NodeHeadroom, axis: Axis) -> str:
+    if row.capacity is None:
+        return "-"
+    used, capacity = row.charged.on(axis), row.capacity.on(axis)
+    return f"{bar(used, capacity)} {used}/{capacity} ({capacity - used} free)"
+
+
+def render_status(rows: Sequence[NodeHeadroom], *, wide: bool = False) -> str:
+    """One line per node: per axis a bar, charged/capacity and free Mbps; totals after."""
+    if not rows:
+        return "No nodes found."
+    headers = ["NODE", *(f"{axis_title(axis)} (Mbps)" for axis in AXES), "PODS"]
+    if wide:
+        headers += ["NODE STATUS", "STATE", "RESERVATIONS", "OBSERVED", "PROBLEM"]
+    lines = []
+    for row in rows:
+        cells = [row.name, *(_headroom_cell(row, axis) for axis in AXES), str(row.pods)]
+        if wide:
+            cells += [
+                row.node_condition,
+                row.state or "-",
+                str(row.reservations),
+                str(row.observed),
+                row.problem or "-",
+            ]
+        lines.append(cells)
+    text = table(headers, lines)
+    with_ledger = [row for row in rows if row.capacity is not None]
+    capacity = sum((row.capacity for row in with_ledger if row.capacity), Usage())
+    charged = sum((row.charged for row in with_ledger), Usage())
+    footer = [
+        f"{len(rows)} node(s); charged/capacity: "
+        + ", ".join(f"{axis} {charged.on(axis)}/{capacity.on(axis)}" for axis in AXES)
+        + " Mbps."
+    ]
+    if not wide:
+        footer += [f"{row.name}: {row.problem}" for row in rows if row.problem]
+    return text + "\n" + "\n".join(footer)
+
+
+def status_document(rows: Sequence[NodeHeadroom]) -> JSON:
+    return {
+        "nodes": [
+            {
+                "name": row.name,
+                "nodeStatus": row.node_condition,
+                "state": row.state,
+                "capacity": _optional_usage(row.capacity),
+                "charged": capacity_json(row.charged),
+                "free": _optional_usage(row.free),
+                "reservedInLedger": capacity_json(row.in_ledger),
+                "reservations": row.reservations,
+                "observed": row.observed,
+                "pods": row.pods,
+                "problem": row.problem,
+            }
+            for row in rows
+        ]
+    }
+
+
+# explain -----------------------------------------------------------------------------------
+
+
+def _free_cells(free: Usage | None) -> list[str]:
+    return [str(free.on(axis)) if free is not None else "-" for axis in AXES]
+
+
+def _workload_line(explanation: Explanation) -> str | None:
+    ctx = explanation.context
+    if ctx.workload is None:
+        return None
+    line = f"{ctx.workload.kind}/{ctx.workload.name}"
+    if ctx.expected_replicas is not None:
+        line += f": {ctx.expected_replicas} replica(s) expected, {ctx.siblings_placed} placed"
+    else:
+        line += f": {ctx.siblings_placed} sibling(s) placed"
+    return line
+
+
+def _verdict_row(verdict: NodeVerdict) -> list[str]:
+    return [
+        str(verdict.rank) if verdict.rank is not None else "-",
+        verdict.node,
+        "yes" if verdict.feasible else "no",
+        f"{verdict.score:.1f}" if verdict.score is not None else "-",
+        *_free_cells(verdict.free),
+        "; ".join(verdict.reasons) or "-",
+    ]
+
+
+def render_explanation(explanation: Explanation, now: datetime) -> str:
+    pod = explanation.pod
+    facts: list[tuple[str, str]] = []
+    if pod.bound:
+        head = (
+            f"Pod {pod.key} is on node {pod.node_name} "
+            f"({pod.phase}, scheduler {pod.scheduler_name})."
+        )
+    else:
+        head = f"Pod {pod.key} is {pod.phase} and not bound (scheduler {pod.scheduler_name})."
+    facts.append(("Request", describe_request(explanation.request)))
+    workload = _workload_line(explanation)
+    if workload:
+        facts.append(("Workload", workload))
+    if pod.bound:
+        reservation = explanation.reservation
+        if reservation is not None:
+            held = describe_request(reservation.request)
+            by = f" by {reservation.scheduler}" if reservation.scheduler else ""
+            when = (
+                f", {format_age((now - reservation.reserved_at).total_seconds())} ago"
+                if reservation.reserved_at is not None
+                else ""
+            )
+            facts.append(("Reservation", f"{held} in the ledger of {pod.node_name}{by}{when}"))
+        elif explanation.source:
+            facts.append(
+                ("Reservation", f"none in the ledger; charged as Observed ({pod.scheduler_name})")
+            )
+        else:
+            facts.append(("Reservation", "none: the pod asks for no bandwidth"))
+        if explanation.node_free is not None:
+            facts.append(("Node free", usage_line(explanation.node_free)))
+    else:
+        if explanation.scheduler_message:
+            facts.append(("Scheduler said", explanation.scheduler_message))
+        facts.append(("Now", explanation.summary))
+    if explanation.held_on:
+        verdict = (
+            f"it does not: {'; '.join(explanation.held_refused)}"
+            if explanation.held_refused
+            else "it does"
+        )
+        facts.append(
+            (
+                "Note",
+                f"{explanation.held_on} already holds a reservation for this pod; the "
+                f"scheduler binds it there if that node passes every filter ({verdict})",
+            )
+        )
+    if not explanation.ours and not pod.bound:
+        facts.append(
+            (
+                "Note",
+                f"the pod names scheduler {pod.scheduler_name!r}; this view is the "
+                "vaclab scheduler's (--scheduler-name)",
+            )
+        )
+    if pod.gated:
+        facts.append(("Note", "the pod has scheduling gates: no scheduler considers it yet"))
+    width = max(len(label) for label, _ in facts) + 1
+    lines = [head, *(f"{(label + ':').ljust(width)} {value}" for label, value in facts)]
+    if explanation.verdicts:
+        headers = [
+            "RANK",
+            "NODE",
+            "FITS",
+            "SCORE",
+            *(f"{axis_title(axis)} FREE" for axis in AXES),
+            "REASONS",
+        ]
+        lines += ["", table(headers, (_verdict_row(v) for v in explanation.verdicts))]
+    return "\n".join(lines)
+
+
+def explanation_document(explanation: Explanation) -> JSON:
+    pod = explanation.pod
+    ctx = explanation.context
+    reservation = explanation.reservation
+    return {
+        "pod": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid},
+        "phase": pod.phase,
+        "schedulerName": pod.scheduler_name,
+        "request": _request_json(explanation.request),
+        "workload": (
+            {
+                "kind": ctx.workload.kind,
+                "name": ctx.workload.name,
+                "expectedReplicas": ctx.expected_replicas,
+                "siblingsPlaced": ctx.siblings_placed,
+            }
+            if ctx.workload is not None
+            else None
+        ),
+        "node": explanation.node or None,
+        "reservation": (
+            {
+                **_request_json(reservation.request),
+                "scheduler": reservation.scheduler,
+                "reservedAt": (
+                    format_time(reservation.reserved_at) if reservation.reserved_at else None
+                ),
+            }
+            if reservation is not None
+            else None
+        ),
+        "source": explanation.source or None,
+        "nodeFree": _optional_usage(explanation.node_free),
+        "schedulerMessage": explanation.scheduler_message or None,
+        "summary": explanation.summary or None,
+        "best": explanation.best,
+        "reservationHeldOn": explanation.held_on or None,
+        "nodes": [
+            {
+                "node": v.node,
+                "feasible": v.feasible,
+                "rank": v.rank,
+                "score": v.score,
+                "reasons": list(v.reasons),
+                "free": _optional_usage(v.free),
+            }
+            for v in explanation.verdicts
+        ],
+    }
+
+
+def _request_json(request: BandwidthRequest) -> JSON:
+    return {"ulMbps": request.ul_mbps, "dlMbps": request.dl_mbps, "linkLocal": request.link_local}
+
+
+# what-if -----------------------------------------------------------------------------------
+
+
+def what_if_summary(result: WhatIf) -> list[str]:
+    """``15/15 replicas would be placed: 10 on a, 5 on b.`` and one line per pending reason."""
+    total = len(result.placements)
+    placed = result.placed
+    count = sum(placed.values())
+    where = ", ".join(
+        f"{n} on {node}" for node, n in sorted(placed.items(), key=lambda i: (-i[1], i[0]))
+    )
+    line = f"{count}/{total} replica(s) would be placed"
+    lines = [line + (f": {where}." if where else ".")]
+    pending = Counter(p.reason for p in result.placements if p.node is None)
+    for reason, n in pending.items():
+        lines.append(f"{n} would stay Pending: {reason}")
+    return lines
+
+
+def _change_cell(change_before: int, change_after: int, capacity: int) -> str:
+    return f"{change_before} → {change_after} of {capacity}"
+
+
+def render_what_if(result: WhatIf, *, wide: bool = False) -> str:
+    workload = result.workload
+    lines = [
+        f"{workload}: {workload.replicas} replica(s), each {describe_request(result.request)}.",
+        *what_if_summary(result),
+    ]
+    if not result.ours:
+        lines.append(
+            f"Note: the pods name scheduler {result.scheduler_name!r}; the vaclab scheduler "
+            "(--scheduler-name) would not place them."
+        )
+    if result.changes:
+        headers = ["NODE", "PODS", *(f"{axis_title(axis)} FREE (Mbps)" for axis in AXES)]
+        rows = [
+            [
+                change.node,
+                f"+{change.placed}",
+                *(
+                    _change_cell(
+                        change.free_before.on(axis),
+                        change.free_after.on(axis),
+                        change.capacity.on(axis),
+                    )
+                    for axis in AXES
+                ),
+            ]
+            for change in result.changes
+        ]
+        lines += ["", table(headers, rows)]
+    if wide and result.placements:
+        rows = [[p.pod, p.node or "-", p.reason or "-"] for p in result.placements]
+        lines += ["", table(["POD", "NODE", "REASON"], rows)]
+    return "\n".join(lines)
+
+
+def what_if_document(result: WhatIf) -> JSON:
+    workload = result.workload
+    return {
+        "workload": {
+            "kind": workload.kind,
+            "namespace": workload.namespace,
+            "name": workload.name,
+            "replicas": workload.replicas,
+        },
+        "request": _request_json(result.request),
+        "schedulerName": result.scheduler_name,
+        "fits": result.fits,
+        "placements": [
+            {"pod": p.pod, "node": p.node, "reason": p.reason or None} for p in result.placements
+        ],
+        "nodes": [
+            {
+                "node": change.node,
+                "placed": change.placed,
+                "capacity": capacity_json(change.capacity),
+                "freeBefore": capacity_json(change.free_before),
+                "freeAfter": capacity_json(change.free_after),
+            }
+            for change in result.changes
+        ],
+    }
+
+
+# reservations ------------------------------------------------------------------------------
+
+
+def render_holding(holding: NodeHolding, now: datetime, *, wide: bool = False) -> str:
+    capacity = holding.ledger.capacity
+    charged = holding.charged
+    footer = (
+        f"{len(holding.holders)} pod(s) hold bandwidth on {holding.node}; charged/capacity: "
+        + ", ".join(f"{axis} {charged.on(axis)}/{capacity.on(axis)}" for axis in AXES)
+        + " Mbps."
+    )
+    if not holding.holders:
+        return footer
+    headers = ["POD", "WORKLOAD", "UL Mbps", "DL Mbps", "LINK-LOCAL", "SOURCE", "POD STATE", "AGE"]
+    if wide:
+        headers += ["SCHEDULER", "UID"]
+    rows = []
+    for holder in holding.holders:
+        age = (
+            format_age((now - holder.reserved_at).total_seconds())
+            if holder.reserved_at is not None
+            else "-"
+        )
+        row = [
+            holder.pod,
+            holder.workload or "-",
+            str(holder.request.ul_mbps),
+            str(holder.request.dl_mbps),
+            "yes" if holder.request.link_local else "no",
+            holder.source,
+            holder.pod_state or "-",
+            age,
+        ]
+        if wide:
+            row += [holder.scheduler or "-", holder.uid]
+        rows.append(row)
+    return table(headers, rows) + "\n" + footer
+
+
+def holding_document(holding: NodeHolding) -> JSON:
+    return {
+        "node": holding.node,
+        "capacity": capacity_json(holding.ledger.capacity),
+        "charged": capacity_json(holding.charged),
+        "holders": [
+            {
+                "namespace": h.namespace,
+                "name": h.name,
+                "uid": h.uid,
+                "workload": h.workload or None,
+                **_request_json(h.request),
+                "source": h.source,
+                "scheduler": h.scheduler or None,
+                "reservedAt": format_time(h.reserved_at) if h.reserved_at else None,
+                "podState": h.pod_state or None,
+            }
+            for h in holding.holders
+        ],
+    }
