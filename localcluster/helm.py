@@ -96,6 +96,10 @@ class Helm:
 
     def run(self, *args: str) -> str:
         """Run ``helm ARGS`` and return its standard output; :class:`HelmError` on failure."""
+        return self.run_logged(*args)[0]
+
+    def run_logged(self, *args: str) -> tuple[str, str]:
+        """Like :meth:`run`, with helm's log (standard error; ``--debug`` fills it) too."""
         argv = [str(self.binary), *args]
         proc = subprocess.run(
             argv,
@@ -108,7 +112,7 @@ class Helm:
         )
         if proc.returncode != 0:
             raise HelmError(argv, proc.returncode, proc.stderr)
-        return proc.stdout
+        return proc.stdout, proc.stderr
 
     def lint(self, chart: Path = CHART_DIR, values: Mapping[str, SetValue] | None = None) -> str:
         return self.run("lint", str(chart), "--strict", *set_flags(values or {}))

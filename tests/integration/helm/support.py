@@ -133,7 +133,8 @@ def write_token_kubeconfig(path: Path, server: str, ca_cert: Path, token: str) -
     return path
 
 
-def token_api(kubeconfig: Path) -> KubeApi:
+def api_for(kubeconfig: Path) -> KubeApi:
+    """A ``KubeApi`` with the credentials of a kubeconfig file (a token or a certificate)."""
     return KubeApi(load_client_configuration(str(kubeconfig)))
 
 

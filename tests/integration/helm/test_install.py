@@ -8,13 +8,23 @@ leaves behind.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from bandwidth.budget import LinkBudget, Usage
 from bandwidth.model import new_bandwidth_object
 from kubeio.errors import NotFound
 from kubeio.resources import BANDWIDTHS
 from kubeio.rest import KubeApi
-from tests.integration.helm.support import Release, by_kind, container_args, object_path
+from localcluster import ControlPlane
+from localcluster.helm import CHART_DIR, Helm
+from tests.integration.helm.support import (
+    Release,
+    api_for,
+    by_kind,
+    container_args,
+    object_path,
+    wait_for,
+)
 
 CRD_PATH = (
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bandwidths.networking.vaclab.org"
@@ -26,7 +36,11 @@ def test_install_admits_every_object_and_uninstall_keeps_the_bandwidths(
 ) -> None:
     # Without --skip-crds: helm reads crds/ through the symlink and skips the CRD, which the
     # session installed already.
-    release.install()
+    release.values = {}  # installed: the fixture uninstalls it
+    _, log = release.helm.run_logged(
+        "install", release.name, str(CHART_DIR), "--namespace", release.namespace, "--debug"
+    )
+    assert "CRD bandwidths.networking.vaclab.org is already present. Skipping." in log
     status = release.helm.run("status", release.name, "--namespace", release.namespace)
     assert "STATUS: deployed" in status
     objects = release.manifest()
@@ -80,3 +94,29 @@ def test_upgrade_with_seed_values_rolls_the_new_flags_out(release: Release, kube
         "--egress-annotation=x.io/e"
         in scheduler["spec"]["template"]["spec"]["containers"][0]["args"]
     )
+
+
+def test_a_first_install_creates_the_crd_from_the_linked_file(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    """On a cluster of its own that has never seen the CRD, helm install creates it."""
+    with ControlPlane() as cp:
+        helm = Helm(helm_binary, tmp_path / "helm", cp.kubeconfig_path)
+        helm.install("first", "default", {"scheduler.replicas": 0, "accounting.replicas": 0})
+        api = api_for(cp.kubeconfig_path)
+        try:
+
+            def established() -> bool:
+                conditions = api.get(CRD_PATH).get("status", {}).get("conditions", [])
+                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+            wait_for("the CRD to be established", established, timeout=20)
+            crd = api.get(CRD_PATH)
+            # Helm does not own what crds/ installs: uninstall leaves it alone.
+            assert "meta.helm.sh/release-name" not in crd["metadata"].get("annotations", {})
+            assert crd["spec"]["names"]["shortNames"] == ["bw"]
+            capacity = Usage(local=LinkBudget(20000, 20000), network=LinkBudget(1000, 1000))
+            created = api.create(BANDWIDTHS.path(), new_bandwidth_object("n1", capacity))
+            assert created["spec"]["capacity"]["network"]["ulMbps"] == 1000
+        finally:
+            api.close()
