@@ -124,9 +124,11 @@ def _add_cluster_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     )
 
 
-def _add_output(parser: argparse.ArgumentParser) -> None:
+def _add_output(
+    parser: argparse.ArgumentParser, formats: tuple[str, ...] = render.OUTPUT_FORMATS
+) -> None:
     parser.add_argument(
-        "-o", "--output", choices=render.OUTPUT_FORMATS, help="wide, json or yaml (default: table)"
+        "-o", "--output", choices=formats, help=f"{', '.join(formats)} (default: text)"
     )
 
 
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_flags(explain, suppress=True)
     explain.add_argument("pod", metavar="POD")
     _add_namespace(explain)
-    _add_output(explain)
+    _add_output(explain, ("json", "yaml"))
 
     what_if = commands.add_parser(
         "what-if", help="where a Pod, Deployment or StatefulSet would go, and what it leaves"
