@@ -34,6 +34,7 @@ from bandwidth.budget import Axis, LinkBudget, Usage
 from bandwidth.ledger import overcommitted_axes
 from bandwidth.model import JSON, NodeBandwidth, Reservation
 from bandwidth.request import (
+    BandwidthRequest,
     InvalidBandwidthAnnotation,
     RequestPolicy,
     carries_bandwidth_annotations,
@@ -88,8 +89,7 @@ class Charge:
     workload: Workload | None = None
 
     def usage(self) -> Usage:
-        link = LinkBudget(self.ul_mbps, self.dl_mbps)
-        return Usage(local=link, network=LinkBudget() if self.link_local else link)
+        return BandwidthRequest(self.ul_mbps, self.dl_mbps, self.link_local).charge()
 
     def to_json(self) -> JSON:
         entry: JSON = {

@@ -66,7 +66,7 @@ from bandwidth.model import (
     parse_bandwidth,
     reservations_patch,
 )
-from kubeio.errors import Conflict, NotFound
+from kubeio.errors import ApiError, Conflict, NotFound
 from kubeio.events import NORMAL, WARNING, EventRecorder, ObjectRef
 from kubeio.resources import BANDWIDTHS, NODES, PODS, REPLICASETS
 from kubeio.rest import JSON, KubeApi
@@ -237,16 +237,20 @@ class Controller:
             started = time.perf_counter()
             try:
                 review_in = self.reconcile(name)
-            except Exception as error:
+            except (ApiError, ReleaseContention) as error:
                 self._metrics.reconcile_errors.inc()
                 delay = self._queue.add_rate_limited(name)
                 log.warning(
                     "reconcile_failed",
                     node=name,
-                    error=str(error) or repr(error),
+                    error=str(error),
                     error_type=type(error).__name__,
                     retry_in_seconds=round(delay, 2),
                 )
+            except Exception:  # a bug: keep the stack, keep the other nodes going
+                self._metrics.reconcile_errors.inc()
+                delay = self._queue.add_rate_limited(name)
+                log.exception("reconcile_crashed", node=name, retry_in_seconds=round(delay, 2))
             else:
                 self._queue.forget(name)
                 if review_in is not None:
