@@ -3,7 +3,7 @@ repository's chart and a local control plane.
 
 - :data:`CHART_DIR`: the chart, ``helm/vaclab-bandwidth`` (``$VACLAB_CHART_DIR`` overrides);
 - :func:`find_helm`: the cached helm binary, or :class:`MissingBinaryError` with the hint to
-  run ``make controlplane``;
+  run ``make controlplane``; :func:`helm_version` asks it its version;
 - :class:`Helm`: one helm bound to a kubeconfig and to private config, cache and data folders,
   so that a user's repositories and plugins are neither read nor written: ``lint``,
   ``template`` (the rendered objects, parsed), ``install`` (no ``--wait``: simulated nodes run
@@ -29,7 +29,15 @@ import yaml
 
 from localcluster.binaries import DEFAULT_KUBERNETES_VERSION, HELM, MissingBinaryError, find_binary
 
-__all__ = ["CHART_DIR", "Helm", "HelmError", "MissingBinaryError", "find_helm", "set_flags"]
+__all__ = [
+    "CHART_DIR",
+    "Helm",
+    "HelmError",
+    "MissingBinaryError",
+    "find_helm",
+    "helm_version",
+    "set_flags",
+]
 
 SetValue = str | int | bool
 """A value for ``--set``: helm reads ``10000`` as a number and ``true`` as a boolean."""
@@ -62,6 +70,15 @@ def find_helm(
 ) -> Path:
     """The cached helm binary (built by ``make controlplane``)."""
     return find_binary(HELM, kubernetes_version, env)
+
+
+def helm_version(binary: Path) -> str:
+    """What ``binary`` says its version is (``v3.22.0``)."""
+    argv = [str(binary), "version", "--template", "{{ .Version }}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise HelmError(argv, proc.returncode, proc.stderr)
+    return proc.stdout.strip()
 
 
 def set_flags(values: Mapping[str, SetValue]) -> list[str]:

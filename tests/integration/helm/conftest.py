@@ -1,7 +1,7 @@
 """Fixtures for the chart's tests.
 
-- ``helm_binary`` (session): the helm that ``make controlplane`` builds; a missing binary
-  FAILS the test with the hint, like the control plane's.
+- ``helm_binary`` (session): the helm that ``make controlplane`` builds; a missing binary, or
+  one of another version than ``HELM_VERSION``, FAILS the test with the hint.
 - ``offline_helm`` (session): that helm with no cluster, for ``lint``, ``template`` and
   ``package``.
 - ``cluster_helm`` (session): that helm talking to the session's control plane as admin.
@@ -23,16 +23,25 @@ import pytest
 from kubeio.config import load_client_configuration
 from kubeio.rest import KubeApi
 from localcluster import ControlPlane
-from localcluster.helm import Helm, HelmError, MissingBinaryError, find_helm
+from localcluster.binaries import HELM_VERSION
+from localcluster.helm import Helm, HelmError, MissingBinaryError, find_helm, helm_version
 from tests.integration.helm.support import Release
 
 
 @pytest.fixture(scope="session")
 def helm_binary() -> Path:
     try:
-        return find_helm()
+        binary = find_helm()
     except MissingBinaryError as exc:
         pytest.fail(f"helm missing: {exc}", pytrace=False)
+    # The cache skips binaries that exist: a helm of another version stays until removed.
+    version = helm_version(binary)
+    if version != HELM_VERSION:
+        pytest.fail(
+            f"{binary} is helm {version}, not {HELM_VERSION}: remove it and run make controlplane",
+            pytrace=False,
+        )
+    return binary
 
 
 @pytest.fixture(scope="session")
