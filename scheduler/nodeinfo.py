@@ -134,8 +134,11 @@ class NodeInfo:
             total = total + request.charge()
         self.bandwidth_used = total
         capacity = self.capacity
+        self.capacity_vector = None if capacity is None else capacity.as_tuple()
         self.free_bandwidth = (
-            None if capacity is None else tuple_difference(capacity.as_tuple(), total.as_tuple())
+            None
+            if self.capacity_vector is None
+            else tuple_difference(self.capacity_vector, total.as_tuple())
         )
 
 

@@ -217,3 +217,9 @@ def test_a_pods_own_reservation_does_not_count_against_it() -> None:
     info = node("a", reservations={"p": BandwidthRequest(600, 0)})
     assert decide(pod("p", egress="600M"), [info], FILTERS, SCORERS).node == "a"
     assert decide(pod("q", egress="600M"), [info], FILTERS, SCORERS).node is None
+
+
+def test_bare_pods_prefer_the_node_with_more_bandwidth_left() -> None:
+    busy = node("a", reservations={"x": BandwidthRequest(800, 800)})
+    idle = node("b")
+    assert decide(pod(egress="100M"), [busy, idle], FILTERS, SCORERS).node == "b"
