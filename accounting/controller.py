@@ -68,6 +68,7 @@ from bandwidth.model import (
 )
 from kubeio.errors import ApiError, Conflict, NotFound
 from kubeio.events import NORMAL, WARNING, EventRecorder, ObjectRef
+from kubeio.guarded import patch_if_generation
 from kubeio.resources import BANDWIDTHS, NODES, PODS, REPLICASETS
 from kubeio.rest import JSON, KubeApi
 from kubeio.watchcache import DELETED, WatchCache
@@ -519,7 +520,9 @@ class Controller:
         kept = [r for uid, r in bandwidth.reservations.items() if uid not in gone]
         path = BANDWIDTHS.path(name=bandwidth.name)
         try:
-            patched = self._api.patch(path, reservations_patch(kept, bandwidth.resource_version))
+            patched = patch_if_generation(
+                self._api, path, bandwidth.generation, reservations_patch(kept)
+            )
         except Conflict:
             log.debug("release_conflict", node=bandwidth.name, attempting=len(releases))
             try:

@@ -178,17 +178,14 @@ def new_bandwidth_object(
     }
 
 
-def reservations_patch(reservations: Iterable[Reservation], resource_version: str) -> JSON:
-    """A merge patch replacing the reservation list, valid only at ``resource_version``.
+def reservations_patch(reservations: Iterable[Reservation]) -> list[JSON]:
+    """JSON Patch operations that set the reservation list (ordered by namespace and name).
 
-    Carrying the resourceVersion makes the apiserver refuse the patch with 409 Conflict when
-    anyone wrote the object since it was read: the list is never replaced on a stale view.
+    Writers send them behind a test of ``metadata.generation`` (``kubeio.guarded``), so the
+    list is never replaced on a stale view of the spec.
     """
     ordered = sorted(reservations, key=lambda r: (r.pod_namespace, r.pod_name, r.pod_uid))
-    return {
-        "metadata": {"resourceVersion": resource_version},
-        "spec": {"reservations": [r.to_json() for r in ordered]},
-    }
+    return [{"op": "add", "path": "/spec/reservations", "value": [r.to_json() for r in ordered]}]
 
 
 def format_time(moment: datetime) -> str:

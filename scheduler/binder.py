@@ -1,9 +1,10 @@
 """Reserve bandwidth in the node's Bandwidth CR, then bind the pod: off the scheduling thread.
 
 Per node, one reservation write is in flight at a time; decisions for that node that arrive
-meanwhile are coalesced into the next write, one PATCH for many pods. Every write carries the
-resourceVersion it was computed from, so the apiserver refuses it (409) if anyone — another
-scheduler, the accounting controller, a user — wrote the object since. On a conflict the CR is
+meanwhile are coalesced into the next write, one PATCH for many pods. Every write tests the
+spec generation it was computed from (``kubeio.guarded``), so the apiserver refuses it if
+anyone — another scheduler, the accounting controller, a user — changed the spec since; status
+writes do not count. On a conflict the CR is
 read again, every pod in the batch is checked again against it, and the write is retried:
 two pods are never promised the same megabit.
 
@@ -42,6 +43,7 @@ from bandwidth.model import (
     reservations_patch,
 )
 from kubeio.errors import ApiError, Conflict, NotFound, TransientError
+from kubeio.guarded import patch_if_generation
 from kubeio.resources import BANDWIDTHS, PODS
 from kubeio.rest import KubeApi
 from scheduler.cluster import ClusterState
@@ -89,6 +91,7 @@ class Binder:
         self._lock = threading.Lock()
         self._pending: dict[str, list[PodContext]] = {}
         self._writing: set[str] = set()
+        self._written: dict[str, NodeBandwidth] = {}
 
     def submit(self, ctx: PodContext, node: str) -> None:
         with self._lock:
@@ -124,10 +127,22 @@ class Binder:
 
     # Reserve ---------------------------------------------------------------------------------
 
+    def _latest_ledger(self, node: str) -> NodeBandwidth | None:
+        """The newer spec of the watch cache's copy and the one our own last write returned.
+
+        Without this every second batch for a node would be computed on the cache's copy,
+        which lags our own write, and lose its compare-and-swap."""
+        cached = self._state.ledger_of(node)
+        with self._lock:
+            written = self._written.get(node)
+        if written is None or cached is None:
+            return cached
+        return written if written.generation > cached.generation else cached
+
     def _reserve(
         self, node: str, batch: list[PodContext]
     ) -> tuple[list[PodContext], list[tuple[PodContext, str]]]:
-        ledger = self._state.ledger_of(node)
+        ledger = self._latest_ledger(node)
         result: tuple[list[PodContext], list[tuple[PodContext, str]]] = ([], [])
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
@@ -194,18 +209,26 @@ class Binder:
 
     def _patch(self, node: str, ledger: NodeBandwidth, reservations: Iterable[Reservation]) -> None:
         try:
-            self._api.patch(
+            written = patch_if_generation(
+                self._api,
                 BANDWIDTHS.path(name=node),
-                reservations_patch(reservations, ledger.resource_version),
+                ledger.generation,
+                reservations_patch(reservations),
             )
         except Conflict:
             self._on_conflict()
             raise
         except NotFound as error:
             raise _Stale() from error
+        try:
+            parsed = parse_bandwidth(written)
+        except MalformedBandwidth:
+            return
+        with self._lock:
+            self._written[node] = parsed
 
     def _unreserve(self, node: str, uid: str) -> None:
-        ledger = self._state.ledger_of(node)
+        ledger = self._latest_ledger(node)
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
             wait=wait_exponential_jitter(multiplier=0.02, max=2.0, jitter=0.05),

@@ -31,6 +31,7 @@ from bandwidth.model import Reservation, parse_bandwidth, reservations_patch
 from bandwidth.request import BandwidthRequest
 from kubeio.config import load_client_configuration
 from kubeio.errors import Conflict, NotFound
+from kubeio.guarded import patch_if_generation
 from kubeio.labels import LabelSelector
 from kubeio.resources import BANDWIDTHS, EVENTS, NODES, PODS
 from kubeio.rest import KubeApi
@@ -273,9 +274,11 @@ def reserve(kube: KubeApi, node: str, pod: JSON, ul: int, dl: int, **extra: Any)
         entries = dict(current.reservations)
         entries[entry.pod_uid] = entry
         try:
-            kube.patch(
+            patch_if_generation(
+                kube,
                 BANDWIDTHS.path(name=node),
-                reservations_patch(entries.values(), current.resource_version),
+                current.generation,
+                reservations_patch(entries.values()),
             )
             return
         except Conflict:
