@@ -6,8 +6,8 @@
 - ``api_client`` (session): an admin ``kubernetes.client.ApiClient`` for it.
 - ``namespace`` (function): a fresh namespace per test (with its ``default``
   ServiceAccount), deleted afterwards.
-- ``controller_manager`` (session): starts kube-controller-manager on the session control
-  plane the first time a test asks for it; it then keeps running for later tests.
+- ``controller_manager`` (function): kube-controller-manager on the session control plane
+  for the test that asks for it, stopped afterwards.
 
 Every test that uses the control plane (directly or through another fixture) is marked
 ``controlplane``, so ``-m "not controlplane"`` selects the tests that need no server.
@@ -54,10 +54,15 @@ def api_client(controlplane: ControlPlane) -> Iterator[ApiClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def controller_manager(controlplane: ControlPlane) -> ControlPlane:
+@pytest.fixture
+def controller_manager(controlplane: ControlPlane) -> Iterator[ControlPlane]:
+    """kube-controller-manager for one test only: its garbage collector and workload
+    controllers would act on the hand-made owners of tests that run without it."""
     controlplane.start_controller_manager()
-    return controlplane
+    try:
+        yield controlplane
+    finally:
+        controlplane.stop_component("kube-controller-manager")
 
 
 def _namespace_name(test_name: str) -> str:
