@@ -82,9 +82,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from localcluster.demo import main as demo_main
+    from localcluster.demo import run
 
-    return demo_main(list(args.demo_args))
+    logging.getLogger("localcluster").setLevel(logging.WARNING)
+    return run(args.timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_up)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo")
-    demo.add_argument("demo_args", nargs=argparse.REMAINDER, help="passed to the demo")
+    demo.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the pods (default 120)"
+    )
     demo.set_defaults(func=_demo)
     return parser
 

@@ -7,14 +7,11 @@ of relays that ask for bandwidth; then one table per node of what was placed and
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,11 +232,3 @@ def run(timeout: float) -> int:
                 except subprocess.TimeoutExpired:
                     daemon.kill()
             api.close()
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vaclab-localcluster demo")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for pods")
-    args = parser.parse_args(argv)
-    logging.getLogger("localcluster").setLevel(logging.WARNING)
-    return run(args.timeout)
