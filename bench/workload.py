@@ -39,7 +39,12 @@ def node_object(name: str, zone: str) -> JSON:
         },
         "spec": {},
         "status": {
-            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"},
+            "allocatable": {
+                "cpu": "64",
+                "memory": "256Gi",
+                "pods": "110",
+                "ephemeral-storage": "1Ti",
+            },
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"},
             "conditions": [{"type": "Ready", "status": "True"}],
         },
@@ -78,12 +83,12 @@ def workload(pods: int, seed: int = 7) -> list[PodSpec]:
         kind = "StatefulSet" if group_index % 2 == 0 else "Deployment"
         name = f"{kind.lower()}-{group_index:04d}"
         egress, ingress = rng.choice(REQUEST_CHOICES), rng.choice(REQUEST_CHOICES)
-        specs += [
-            PodSpec(f"{name}-{i}", name, kind, size, egress, ingress) for i in range(size)
-        ]
+        specs += [PodSpec(f"{name}-{i}", name, kind, size, egress, ingress) for i in range(size)]
         group_index += 1
     specs += [
-        PodSpec(f"bare-{i:05d}", "", "", 1, rng.choice(REQUEST_CHOICES), rng.choice(REQUEST_CHOICES))
+        PodSpec(
+            f"bare-{i:05d}", "", "", 1, rng.choice(REQUEST_CHOICES), rng.choice(REQUEST_CHOICES)
+        )
         for i in range(pods - len(specs))
     ]
     return specs
@@ -125,7 +130,10 @@ def pod_object(
                 {
                     "name": "app",
                     "image": "registry.k8s.io/pause:3.10",
-                    "resources": {"requests": requests, "limits": dict(requests) if as_extended_resources else {}},
+                    "resources": {
+                        "requests": requests,
+                        "limits": dict(requests) if as_extended_resources else {},
+                    },
                 }
             ],
         },

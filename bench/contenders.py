@@ -1,0 +1,264 @@
+"""The three contenders, each started on its own fresh control plane with the same settings.
+
+A. ``vaclab``     — our scheduler and accounting controller (subprocesses).
+B. ``kube``       — kube-scheduler of the same Kubernetes release; bandwidth modelled as node
+                    extended resources that the same pods request.
+C. ``roundrobin`` — binds pods to nodes in turn with no decision at all: the apiserver's ceiling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench import measure
+from kubeio.errors import ApiError
+from kubeio.resources import PODS
+from kubeio.rest import KubeApi
+from kubeio.watchcache import WatchCache
+from localcluster.controlplane import ControlPlane
+
+VACLAB = "vaclab"
+KUBE = "kube"
+ROUNDROBIN = "roundrobin"
+SCHEDULER_NAMES = {VACLAB: "vaclab-scheduler", KUBE: "default-scheduler", ROUNDROBIN: "roundrobin"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Usage:
+    cpu_seconds: float = 0.0
+    peak_rss_mib: float = 0.0
+    api_requests: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Contender(Protocol):
+    name: str
+
+    def start(self, cp: ControlPlane, work_dir: Path) -> None: ...
+
+    def mark(self) -> None:
+        """Start counting CPU and requests here: start-up is not the workload's cost."""
+
+    def usage(self) -> Usage: ...
+
+    def stop(self) -> None: ...
+
+
+class Vaclab:
+    name = VACLAB
+
+    def __init__(self) -> None:
+        self._daemons: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        self._cpu_at_start: dict[str, float] = {}
+
+    def start(self, cp: ControlPlane, work_dir: Path) -> None:
+        for module in ("accounting", "scheduler"):
+            port = free_port()
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    module,
+                    "--kubeconfig",
+                    str(cp.kubeconfig_path),
+                    "--metrics-bind-address",
+                    f"127.0.0.1:{port}",
+                    "--health-probe-bind-address",
+                    "0",
+                    "--log-level",
+                    "warning",
+                ],
+                stderr=(work_dir / f"{module}.log").open("wb"),
+                stdout=subprocess.DEVNULL,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
+            self._daemons[module] = (process, port)
+
+    def mark(self) -> None:
+        """Measure from here on: start-up and cache sync are not the workload's cost."""
+        self._cpu_at_start = {m: measure.cpu_seconds(p.pid) for m, (p, _) in self._daemons.items()}
+
+    def usage(self) -> Usage:
+        process, _ = self._daemons["scheduler"]
+        requests = 0.0
+        detail: dict[str, Any] = {}
+        for module, (each, each_port) in self._daemons.items():
+            count = measure.scrape_sum(
+                f"http://127.0.0.1:{each_port}/metrics", "vaclab_api_requests_total"
+            )
+            requests += count
+            detail[f"{module}_api_requests"] = count
+            detail[f"{module}_cpu_seconds"] = measure.cpu_seconds(
+                each.pid
+            ) - self._cpu_at_start.get(module, 0)
+            detail[f"{module}_peak_rss_mib"] = measure.peak_rss_mib(each.pid)
+        return Usage(
+            cpu_seconds=measure.cpu_seconds(process.pid) - self._cpu_at_start.get("scheduler", 0),
+            peak_rss_mib=measure.peak_rss_mib(process.pid),
+            api_requests=requests,
+            detail=detail,
+        )
+
+    def stop(self) -> None:
+        for process, _ in self._daemons.values():
+            process.terminate()
+        for process, _ in self._daemons.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class KubeScheduler:
+    name = KUBE
+
+    def __init__(self) -> None:
+        self._cp: ControlPlane | None = None
+        self._cpu_at_start = 0.0
+        self._requests_at_start = 0.0
+
+    def start(self, cp: ControlPlane, work_dir: Path) -> None:
+        self._cp = cp
+        config = work_dir / "kube-scheduler-config.yaml"
+        # The same client budget as ours, which applies no client-side rate limit.
+        config.write_text(
+            "apiVersion: kubescheduler.config.k8s.io/v1\n"
+            "kind: KubeSchedulerConfiguration\n"
+            "leaderElection: {leaderElect: false}\n"
+            f"clientConnection: {{kubeconfig: {cp.work_dir / 'kube-scheduler.kubeconfig'}, "
+            "qps: 100000, burst: 100000}\n"
+        )
+        cp.start_kube_scheduler({"config": str(config)})
+
+    def _metrics_url(self) -> str:
+        assert self._cp is not None
+        return f"https://127.0.0.1:{self._cp.ports['kube-scheduler']}/metrics"
+
+    def _pid(self) -> int:
+        assert self._cp is not None
+        return self._cp.pids()["kube-scheduler"]
+
+    def mark(self) -> None:
+        self._cpu_at_start = measure.cpu_seconds(self._pid())
+        self._requests_at_start = measure.scrape_sum(
+            self._metrics_url(), "rest_client_requests_total"
+        )
+
+    def usage(self) -> Usage:
+        return Usage(
+            cpu_seconds=measure.cpu_seconds(self._pid()) - self._cpu_at_start,
+            peak_rss_mib=measure.peak_rss_mib(self._pid()),
+            api_requests=measure.scrape_sum(self._metrics_url(), "rest_client_requests_total")
+            - self._requests_at_start,
+        )
+
+    def stop(self) -> None:
+        if self._cp is not None:
+            self._cp.stop_component("kube-scheduler")
+
+
+class RoundRobin:
+    """Binds each pending pod of its scheduler name to the next node: no filter, no score."""
+
+    name = ROUNDROBIN
+
+    def __init__(self) -> None:
+        self._api: KubeApi | None = None
+        self._cache: WatchCache | None = None
+        self._pool = ThreadPoolExecutor(16, thread_name_prefix="rr-bind")
+        self._nodes: itertools.cycle[str] | None = None
+        self._lock = threading.Lock()
+        self.requests = 0
+        self._cpu_at_start = 0.0
+
+    def start(self, cp: ControlPlane, work_dir: Path) -> None:
+        from kubeio.config import load_client_configuration
+        from kubeio.resources import NODES
+
+        def count(verb: str, resource: str, status: int) -> None:
+            with self._lock:
+                self.requests += 1
+
+        self._api = KubeApi(
+            load_client_configuration(str(cp.kubeconfig_path), pool_size=32), observe=count
+        )
+        nodes, _ = self._api.list(NODES.path())
+        self._nodes = itertools.cycle(sorted(n["metadata"]["name"] for n in nodes))
+        self._cache = WatchCache(self._api, PODS, field_selector="spec.nodeName=")
+        self._cache.add_handler(self._on_pod)
+        self._cache.start()
+        self._cache.wait_synced(30)
+
+    def _on_pod(self, kind: str, old: Any, new: Any) -> None:
+        if (
+            kind != "ADDED"
+            or new is None
+            or new["spec"].get("schedulerName") != SCHEDULER_NAMES[ROUNDROBIN]
+        ):
+            return
+        assert self._nodes is not None
+        with self._lock:
+            node = next(self._nodes)
+        self._pool.submit(self._bind, new["metadata"], node)
+
+    def _bind(self, metadata: dict[str, Any], node: str) -> None:
+        assert self._api is not None
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        with contextlib.suppress(ApiError):  # a pod deleted meanwhile is simply not counted
+            self._api.create(
+                PODS.path(
+                    namespace=metadata["namespace"], name=metadata["name"], subresource="binding"
+                ),
+                body,
+            )
+
+    def mark(self) -> None:
+        self._cpu_at_start = measure.cpu_seconds(os.getpid())
+        with self._lock:
+            self.requests = 0
+
+    def usage(self) -> Usage:
+        # In-process: CPU and memory include the harness itself; noted in the report.
+        return Usage(
+            cpu_seconds=measure.cpu_seconds(os.getpid()) - self._cpu_at_start,
+            peak_rss_mib=measure.peak_rss_mib(os.getpid()),
+            api_requests=float(self.requests),
+            detail={"in_process": True},
+        )
+
+    def stop(self) -> None:
+        if self._cache is not None:
+            self._cache.stop()
+        self._pool.shutdown(wait=True)
+        if self._api is not None:
+            self._api.close()
+
+
+def make(name: str) -> Contender:
+    contenders: dict[str, type[Contender]] = {
+        VACLAB: Vaclab,
+        KUBE: KubeScheduler,
+        ROUNDROBIN: RoundRobin,
+    }
+    return contenders[name]()
