@@ -44,5 +44,9 @@ helm-lint: $(STAMP) ## helm lint --strict of the chart (builds only helm if miss
 demo: controlplane ## Local control plane, simulated nodes, our daemons and a sample workload
 	$(BIN)/python -m localcluster demo
 
+BENCH_ARGS ?= --preset medium
+bench: controlplane ## vaclab vs kube-scheduler vs a raw binder, plus decision timings (BENCH_ARGS=...)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean: ## Remove the venv and caches inside the work tree (the control plane cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

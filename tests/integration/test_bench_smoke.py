@@ -1,0 +1,47 @@
+"""A tiny run of ``make bench`` (10 nodes, 50 pods) so the harness does not rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.controlplane
+@pytest.mark.slow
+def test_bench_smoke_run_reports_every_contender(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--preset",
+            "smoke",
+            "--arrivals",
+            "burst",
+            "--decisions",
+            "100x10",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((tmp_path / "results.json").read_text())
+    runs = {run["contender"]: run for run in document["runs"]}
+    assert set(runs) == {"vaclab", "kube", "roundrobin"}
+    for name in ("vaclab", "kube"):
+        assert runs[name]["bound"] == 50, runs[name]
+        assert runs[name]["oversubscribed_nodes"] == 0
+        assert runs[name]["throughput_pods_per_second"] > 0
+        assert runs[name]["api_requests_per_pod"] > 0
+    assert runs["vaclab"]["scheduler_peak_rss_mib"] > 0
+    assert document["ratios"]["burst"]["a_over_b"] > 0
+    assert document["decisions"][0]["nodes"] == 100
+    assert (tmp_path / "bound-over-time.png").stat().st_size > 1000
+    assert "| vaclab | burst |" in (tmp_path / "results.md").read_text()
