@@ -38,7 +38,12 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
         default=":8081",
         help="where /healthz and /readyz are served; '0' turns it off (default :8081)",
     )
-    parser.add_argument("--kube-api-qps-pool", type=int, default=32, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--kube-api-connections",
+        type=int,
+        default=64,
+        help="HTTP connections kept open to the apiserver (default 64)",
+    )
     election = parser.add_argument_group("leader election")
     election.add_argument(
         "--leader-elect",
@@ -97,7 +102,7 @@ def start_daemon(args: argparse.Namespace, component: str) -> DaemonContext:
         requests.labels(component, verb, resource, str(status)).inc()
 
     configuration = load_client_configuration(
-        args.kubeconfig, context=args.context, pool_size=args.kube_api_qps_pool
+        args.kubeconfig, context=args.context, pool_size=args.kube_api_connections
     )
     api = KubeApi(configuration, user_agent=component, observe=observe)
     metrics_port = None

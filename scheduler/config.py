@@ -25,7 +25,7 @@ class SchedulerConfig:
     scheduler_name: str = DEFAULT_SCHEDULER_NAME
     request_policy: RequestPolicy = RequestPolicy()
     weights: ScoreWeights = field(default_factory=ScoreWeights)
-    bind_workers: int = 16
+    bind_workers: int = 64
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 10.0
     unschedulable_flush_seconds: float = 300.0

@@ -3,7 +3,6 @@ and, for the pods that come first, the node where the most siblings can still fo
 
 from __future__ import annotations
 
-from bandwidth.ledger import copies_that_fit
 from scheduler.nodeinfo import NodeInfo
 from scheduler.plugins.framework import PodContext
 
@@ -36,8 +35,10 @@ class SiblingRoom:
             if amount > 0:
                 left = allocatable.get(resource, 0) - node.requested.get(resource, 0) - amount
                 room = min(room, max(0, left) // amount)
-        capacity = node.capacity
-        if capacity is not None and not pod.bandwidth.is_zero():
-            used = node.bandwidth_used + pod.bandwidth.charge()
-            room = min(room, copies_that_fit(capacity, used, pod.bandwidth, to_come))
+        free = node.free_bandwidth
+        if free is not None:
+            need = pod.charge
+            for axis in range(4):
+                if need[axis] > 0:
+                    room = min(room, max(0, free[axis] - need[axis]) // need[axis])
         return float(room)
