@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
-import yaml
 
 from accounting.capacity import SEED_DEFAULT_CAPACITY
 from accounting.controller import Controller
 from accounting.settings import COMPONENT, AccountingSettings
 from bandwidth.budget import LinkBudget, Usage
-from bandwidth.request import (
-    DEFAULT_EGRESS_KEY,
-    DEFAULT_INGRESS_KEY,
-    DEFAULT_LINK_LOCAL_KEY,
-    AnnotationKeys,
-)
+from bandwidth.flags import add_annotation_flags, annotation_keys_from
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, run_daemon, start_daemon
+from kubeio.daemon import add_common_flags, parse_args_with_config, run_daemon, start_daemon
 from kubeio.durations import parse_duration
 from kubeio.labels import InvalidSelector, LabelSelector
 
@@ -90,9 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
         "for every node, releases stale reservations and writes used and remaining bandwidth.",
     )
     add_common_flags(parser)
-    parser.add_argument(
-        "--config", type=Path, help="YAML file of flag values, keyed by flag name without dashes"
-    )
     for datapath, direction, default in _CAPACITY_FLAGS:
         word = "uplink" if direction == "ul" else "downlink"
         parser.add_argument(
@@ -103,21 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"bandwidth.vaclab.org/{datapath}-{direction}-mbps annotation or label "
             f"(default {default})",
         )
-    parser.add_argument(
-        "--egress-annotation",
-        default=DEFAULT_EGRESS_KEY,
-        help="pod annotation carrying uplink bandwidth (default %(default)s)",
-    )
-    parser.add_argument(
-        "--ingress-annotation",
-        default=DEFAULT_INGRESS_KEY,
-        help="pod annotation carrying downlink bandwidth (default %(default)s)",
-    )
-    parser.add_argument(
-        "--link-local-annotation",
-        default=DEFAULT_LINK_LOCAL_KEY,
-        help="pod annotation marking traffic that stays on the node (default %(default)s)",
-    )
+    add_annotation_flags(parser)
     parser.add_argument(
         "--unbound-reservation-grace",
         type=_argument_type(parse_duration),
@@ -147,40 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_defaults(
-    parser: argparse.ArgumentParser, path: Path, values: Mapping[str, Any]
-) -> dict[str, str]:
-    """Config file entries as parser defaults (strings, so argparse converts and checks them)."""
-    destinations = {
-        option.lstrip("-"): action.dest
-        for action in parser._actions
-        for option in action.option_strings
-        if option.startswith("--")
-    }
-    defaults: dict[str, str] = {}
-    for key, value in values.items():
-        name = str(key).replace("_", "-")
-        if name not in destinations or name in ("config", "help"):
-            parser.error(f"{path}: unknown setting {key!r}")
-        if isinstance(value, Mapping | list) or value is None:
-            parser.error(f"{path}: setting {key!r} must be a single value")
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        defaults[destinations[name]] = text
-    return defaults
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = build_parser()
-    first, _ = parser.parse_known_args(argv)
-    if first.config is not None:
-        try:
-            values = yaml.safe_load(first.config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            parser.error(f"cannot read --config {first.config}: {error}")
-        if not isinstance(values, Mapping):
-            parser.error(f"{first.config}: expected a mapping of setting names to values")
-        parser.set_defaults(**_config_defaults(parser, first.config, values))
-    return parser.parse_args(argv)
+    return parse_args_with_config(build_parser(), argv)
 
 
 def settings_from_args(args: argparse.Namespace) -> AccountingSettings:
@@ -189,11 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> AccountingSettings:
             local=LinkBudget(args.default_local_ul_mbps, args.default_local_dl_mbps),
             network=LinkBudget(args.default_network_ul_mbps, args.default_network_dl_mbps),
         ),
-        annotation_keys=AnnotationKeys(
-            egress=args.egress_annotation,
-            ingress=args.ingress_annotation,
-            link_local=args.link_local_annotation,
-        ),
+        annotation_keys=annotation_keys_from(args),
         unbound_grace_seconds=args.unbound_reservation_grace,
         resync_period_seconds=args.resync_period,
         node_selector=args.node_selector,

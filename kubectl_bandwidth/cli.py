@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import yaml
 from kubernetes import config as kube_config
 
+from bandwidth.flags import add_annotation_flags, annotation_keys_from
 from bandwidth.model import MalformedBandwidth
 from bandwidth.quantity import BandwidthValueError, parse_mbps
 from bandwidth.request import AnnotationKeys, RequestPolicy
@@ -91,16 +92,7 @@ def _add_cluster_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         default=default(DEFAULT_SCHEDULER_NAME),
         help=f"the vaclab scheduler's name (default {DEFAULT_SCHEDULER_NAME})",
     )
-    for flag, value, what in (
-        ("--egress-annotation", DEFAULT_KEYS.egress, "uplink"),
-        ("--ingress-annotation", DEFAULT_KEYS.ingress, "downlink"),
-        ("--link-local-annotation", DEFAULT_KEYS.link_local, "the link-local flag"),
-    ):
-        group.add_argument(
-            flag,
-            default=default(value),
-            help=f"pod annotation carrying {what}, as given to the scheduler (default {value})",
-        )
+    add_annotation_flags(group, default=default)
     for flag, what in (("--default-egress", "uplink"), ("--default-ingress", "downlink")):
         group.add_argument(
             flag,
@@ -196,11 +188,7 @@ def scheduler_config(args: argparse.Namespace) -> SchedulerConfig:
     return SchedulerConfig(
         scheduler_name=args.scheduler_name,
         request_policy=RequestPolicy(
-            keys=AnnotationKeys(
-                egress=args.egress_annotation,
-                ingress=args.ingress_annotation,
-                link_local=args.link_local_annotation,
-            ),
+            keys=annotation_keys_from(args),
             default_egress_mbps=args.default_egress,
             default_ingress_mbps=args.default_ingress,
         ),

@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
+import yaml
 from prometheus_client import CollectorRegistry, Counter
 
 from kubeio.config import load_client_configuration
@@ -22,6 +25,12 @@ from kubeio.serving import HealthServer, serve_metrics
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="YAML file of flag values, keyed by flag name without dashes; flags given on the "
+        "command line win",
+    )
     parser.add_argument(
         "--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, else in-cluster)"
     )
@@ -76,6 +85,50 @@ class Worker(Protocol):
 
     def close(self) -> None:
         """Stop caches and workers; called once at the end."""
+
+
+def parse_args_with_config(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """Parse ``argv``; the ``--config`` file's entries become defaults first."""
+    first, _ = parser.parse_known_args(argv)
+    if first.config is not None:
+        try:
+            values = yaml.safe_load(first.config.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            parser.error(f"cannot read --config {first.config}: {error}")
+        if not isinstance(values, Mapping):
+            parser.error(f"{first.config}: expected a mapping of setting names to values")
+        parser.set_defaults(**_config_defaults(parser, first.config, values))
+    return parser.parse_args(argv)
+
+
+def _config_defaults(
+    parser: argparse.ArgumentParser, path: Path, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Config entries as parser defaults. Strings go through argparse's own type conversion
+    and checks; on/off flags take a YAML boolean."""
+    actions = {
+        option.lstrip("-"): action
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+    defaults: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).replace("_", "-")
+        action = actions.get(name)
+        if action is None or name in ("config", "help"):
+            parser.error(f"{path}: unknown setting {key!r}")
+        if isinstance(action, argparse.BooleanOptionalAction):
+            if not isinstance(value, bool):
+                parser.error(f"{path}: setting {key!r} must be true or false")
+            defaults[action.dest] = value
+            continue
+        if isinstance(value, Mapping | list) or value is None:
+            parser.error(f"{path}: setting {key!r} must be a single value")
+        defaults[action.dest] = str(value).lower() if isinstance(value, bool) else str(value)
+    return defaults
 
 
 @dataclass

@@ -5,22 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import structlog
-import yaml
 
+from bandwidth.flags import add_annotation_flags, annotation_keys_from
 from bandwidth.quantity import BandwidthValueError, parse_mbps
-from bandwidth.request import AnnotationKeys, RequestPolicy
+from bandwidth.request import RequestPolicy
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, run_daemon, start_daemon
+from kubeio.daemon import add_common_flags, parse_args_with_config, run_daemon, start_daemon
 from scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfig, ScoreWeights
 from scheduler.loop import Scheduler
 
 log = structlog.get_logger("scheduler")
-
-DEFAULT_KEYS = AnnotationKeys()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,11 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Schedule pods that name this scheduler onto nodes with bandwidth to spare.",
     )
     add_common_flags(parser)
-    parser.add_argument("--config", type=Path, help="YAML file with any of these flags as keys")
     parser.add_argument("--scheduler-name", default=DEFAULT_SCHEDULER_NAME)
-    parser.add_argument("--egress-annotation", default=DEFAULT_KEYS.egress)
-    parser.add_argument("--ingress-annotation", default=DEFAULT_KEYS.ingress)
-    parser.add_argument("--link-local-annotation", default=DEFAULT_KEYS.link_local)
+    add_annotation_flags(parser)
     parser.add_argument(
         "--default-egress", default="0", help="uplink charged to pods without the annotation"
     )
@@ -47,25 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
     parser.add_argument("--bind-workers", type=int, default=SchedulerConfig().bind_workers)
     return parser
-
-
-def _apply_config_file(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> None:
-    """Values in ``--config`` become defaults, so flags on the command line still win."""
-    early, _ = parser.parse_known_args(argv)
-    if early.config is None:
-        return
-    try:
-        loaded: Any = yaml.safe_load(early.config.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        parser.error(f"cannot read --config {early.config}: {error}")
-    if not isinstance(loaded, dict):
-        parser.error(f"--config {early.config}: expected a mapping of flag names to values")
-    known = {action.dest for action in parser._actions}
-    defaults = {key.replace("-", "_"): value for key, value in loaded.items()}
-    unknown = sorted(set(defaults) - known)
-    if unknown:
-        parser.error(f"--config {early.config}: unknown keys {', '.join(unknown)}")
-    parser.set_defaults(**defaults)
 
 
 def config_from_args(args: argparse.Namespace) -> SchedulerConfig:
@@ -82,11 +56,7 @@ def config_from_args(args: argparse.Namespace) -> SchedulerConfig:
     return SchedulerConfig(
         scheduler_name=args.scheduler_name,
         request_policy=RequestPolicy(
-            keys=AnnotationKeys(
-                egress=args.egress_annotation,
-                ingress=args.ingress_annotation,
-                link_local=args.link_local_annotation,
-            ),
+            keys=annotation_keys_from(args),
             default_egress_mbps=default_egress,
             default_ingress_mbps=default_ingress,
         ),
@@ -96,9 +66,7 @@ def config_from_args(args: argparse.Namespace) -> SchedulerConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    _apply_config_file(parser, argv)
-    args = parser.parse_args(argv)
+    args = parse_args_with_config(build_parser(), argv)
     config = config_from_args(args)
     try:
         daemon = start_daemon(args, config.scheduler_name)
