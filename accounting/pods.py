@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeio.objects import controller_reference
+
 JSON = dict[str, Any]
 
 SUCCEEDED = "Succeeded"
@@ -37,14 +39,14 @@ ReplicaSetOwner = Callable[[str, str], Workload | None]
 
 def controller_of(metadata: Mapping[str, Any]) -> Workload | None:
     """The owner reference marked ``controller: true`` in ``metadata``, if any."""
-    for reference in metadata.get("ownerReferences") or []:
-        if isinstance(reference, Mapping) and reference.get("controller"):
-            return Workload(
-                kind=str(reference.get("kind", "")),
-                name=str(reference.get("name", "")),
-                uid=str(reference.get("uid", "")),
-            )
-    return None
+    reference = controller_reference(metadata)
+    if not reference:
+        return None
+    return Workload(
+        kind=str(reference.get("kind", "")),
+        name=str(reference.get("name", "")),
+        uid=str(reference.get("uid", "")),
+    )
 
 
 @dataclass(frozen=True, slots=True)

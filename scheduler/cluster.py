@@ -20,6 +20,7 @@ import structlog
 
 from bandwidth.model import MalformedBandwidth, NodeBandwidth, parse_bandwidth
 from bandwidth.request import BandwidthRequest
+from kubeio.objects import controller_reference
 from kubeio.watchcache import DELETED
 from scheduler.config import SchedulerConfig
 from scheduler.nodeinfo import NodeFacts, NodeInfo
@@ -27,7 +28,6 @@ from scheduler.plugins.framework import PodContext
 from scheduler.podfacts import (
     PodFacts,
     WorkloadKey,
-    controller_owner,
     read_pod,
     workload_of,
 )
@@ -127,7 +127,7 @@ class ClusterState:
         assert obj is not None
         metadata = obj["metadata"]
         key = f"{metadata.get('namespace')}/{metadata['name']}"
-        owner = controller_owner(metadata)
+        owner = controller_reference(metadata)
         deployment = str(owner.get("name", "")) if owner.get("kind") == "Deployment" else ""
         workload = WorkloadKey(
             "Deployment" if deployment else "ReplicaSet",

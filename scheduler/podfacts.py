@@ -18,6 +18,7 @@ from bandwidth.request import (
     RequestPolicy,
     request_from_annotations,
 )
+from kubeio.objects import controller_reference
 from scheduler.resources import ResourceVector, pod_requests
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -74,14 +75,6 @@ class PodFacts:
         return bool(self.node_name)
 
 
-def controller_owner(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ownerReference marked ``controller``, or an empty mapping."""
-    for reference in metadata.get("ownerReferences") or []:
-        if reference.get("controller"):
-            return dict(reference)
-    return {}
-
-
 def _unsupported_constraints(spec: Mapping[str, Any]) -> tuple[str, ...]:
     """Hard constraints this scheduler does not evaluate: reported, never silently ignored."""
     found = []
@@ -119,7 +112,7 @@ def read_pod(pod: Mapping[str, Any], policy: RequestPolicy) -> PodFacts:
         requests, invalid = {"pods": 1}, invalid or f"invalid resource request: {error}"
     node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
-    owner = controller_owner(metadata)
+    owner = controller_reference(metadata)
     return PodFacts(
         uid=str(metadata.get("uid", "")),
         namespace=str(metadata.get("namespace", "")),

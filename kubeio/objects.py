@@ -1,0 +1,15 @@
+"""Small readers of object metadata that every component needs the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def controller_reference(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ownerReference marked ``controller: true`` (the object's managing workload), or an
+    empty mapping."""
+    for reference in metadata.get("ownerReferences") or []:
+        if isinstance(reference, Mapping) and reference.get("controller"):
+            return reference
+    return {}
