@@ -190,6 +190,7 @@ def run_once(
     progress: Progress,
     timeout: float = 600.0,
 ) -> RunResult:
+    work_dir = work_dir.resolve()  # components run with the control plane's directory as cwd
     work_dir.mkdir(parents=True, exist_ok=True)
     contender = make(contender_name)
     specs = workload(preset.pods)
