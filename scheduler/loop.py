@@ -229,6 +229,10 @@ class Scheduler:
         )
 
     def _publish_queue_depth(self) -> None:
+        # Forget what was said about pods that left the queue without being bound (deleted).
+        for remembered in (self._unschedulable_reason, self._condition_message):
+            for uid in [uid for uid in remembered if uid not in self.queue]:
+                remembered.pop(uid, None)
         for queue_name, depth in self.queue.depth().items():
             self.metrics.queue_depth.labels(queue_name).set(depth)
         by_reason = Counter(self._unschedulable_reason.values())
