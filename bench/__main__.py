@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.decisions import DecisionTiming, time_decisions
+from bench.memory import measure_footprint
 from bench.report import write
 from bench.run import run_once
 from bench.workload import PRESETS
@@ -25,6 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--decisions",
         default="100x10,1000x10,1000x50,5000x10,5000x50",
         help="NODESxPODS_PER_NODE list for the micro-benchmark ('' to skip)",
+    )
+    parser.add_argument(
+        "--memory",
+        default="5000x50000",
+        help="NODESxPODS for the cache-memory measurement ('' to skip)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -64,7 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         nodes, per_node = (int(x) for x in item.split("x"))
         print(f"decision micro-benchmark: {nodes} nodes x {per_node} pods/node", file=sys.stderr)
         decisions.append(time_decisions(nodes, per_node))
-    for path in write(args.out, runs, decisions, os.cpu_count() or 0):
+    footprint = None
+    if args.memory:
+        nodes, pods = (int(x) for x in args.memory.split("x"))
+        print(f"memory: {nodes} nodes, {pods} pods in the scheduler's caches", file=sys.stderr)
+        footprint = measure_footprint(nodes, pods)
+    for path in write(args.out, runs, decisions, os.cpu_count() or 0, footprint):
         print(path)
     print((args.out / "results.md").read_text())
     return 0

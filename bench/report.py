@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench.decisions import DecisionTiming
+from bench.memory import MemoryFootprint
 
 COLUMNS = (
     ("contender", "contender"),
@@ -26,7 +28,10 @@ COLUMNS = (
 
 
 def markdown(
-    runs: Sequence[dict[str, Any]], decisions: Sequence[DecisionTiming], cores: int
+    runs: Sequence[dict[str, Any]],
+    decisions: Sequence[DecisionTiming],
+    cores: int,
+    footprint: MemoryFootprint | None = None,
 ) -> str:
     lines = [
         f"# Benchmark ({cores} cores)",
@@ -60,6 +65,13 @@ def markdown(
             f"| {d.nodes} | {d.pods_per_node} | {d.mean_ms:.2f} | {d.p99_ms:.2f} | "
             f"{d.nodes_examined_mean:.0f} |"
             for d in decisions
+        ]
+    if footprint is not None:
+        lines += [
+            "",
+            f"Scheduler caches and state for {footprint.nodes} nodes and {footprint.pods} pods: "
+            f"peak RSS {footprint.peak_rss_mib:.0f} MiB "
+            f"(process baseline {footprint.baseline_rss_mib:.0f} MiB).",
         ]
     lines += [
         "",
@@ -97,24 +109,25 @@ def _ratios(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def write(
-    out: Path, runs: Sequence[dict[str, Any]], decisions: Sequence[DecisionTiming], cores: int
+    out: Path,
+    runs: Sequence[dict[str, Any]],
+    decisions: Sequence[DecisionTiming],
+    cores: int,
+    footprint: MemoryFootprint | None = None,
 ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "cores": cores,
         "runs": list(runs),
         "ratios": _ratios(runs),
-        "decisions": [d.__dict__ if hasattr(d, "__dict__") else _timing(d) for d in decisions],
+        "decisions": [asdict(d) for d in decisions],
+        "memory": asdict(footprint) if footprint is not None else None,
     }
     paths = [out / "results.json", out / "results.md", out / "bound-over-time.png"]
     paths[0].write_text(json.dumps(document, indent=2))
-    paths[1].write_text(markdown(runs, decisions, cores))
+    paths[1].write_text(markdown(runs, decisions, cores, footprint))
     plot(runs, paths[2])
     return paths
-
-
-def _timing(d: DecisionTiming) -> dict[str, Any]:
-    return {k: getattr(d, k) for k in d.__slots__}
 
 
 def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:

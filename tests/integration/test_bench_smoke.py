@@ -24,6 +24,8 @@ def test_bench_smoke_run_reports_every_contender(tmp_path: Path) -> None:
             "burst",
             "--decisions",
             "100x10",
+            "--memory",
+            "100x1000",
             "--out",
             str(tmp_path),
         ],
@@ -43,5 +45,7 @@ def test_bench_smoke_run_reports_every_contender(tmp_path: Path) -> None:
     assert runs["vaclab"]["scheduler_peak_rss_mib"] > 0
     assert document["ratios"]["burst"]["a_over_b"] > 0
     assert document["decisions"][0]["nodes"] == 100
+    assert document["memory"]["pods"] == 1000
+    assert document["memory"]["peak_rss_mib"] > document["memory"]["baseline_rss_mib"] > 0
     assert (tmp_path / "bound-over-time.png").stat().st_size > 1000
     assert "| vaclab | burst |" in (tmp_path / "results.md").read_text()
