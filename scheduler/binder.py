@@ -14,7 +14,9 @@ two pods are never promised the same megabit.
                                    forget + back off          unreserve (PATCH, rv) + forget
 
 Reservations are idempotent by pod UID. A crash between reserve and bind leaves an entry with
-``scheduler`` and ``reservedAt`` that the accounting controller releases after a grace period.
+``scheduler`` and ``reservedAt`` that the accounting controller releases after a grace period,
+unless a replica adopts it first: adopting rewrites ``reservedAt`` (a guarded write like any
+other) before binding, so the release and the binding cannot both happen.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -185,8 +187,16 @@ class Binder:
         added = False
         for ctx in needs_ledger:
             pod = ctx.pod
-            if pod.uid in reservations:
+            held = reservations.get(pod.uid)
+            if held is not None:
+                # Held already (left by a replica that stopped before binding): renew it in
+                # this guarded write, so that a NeverBound release decided on the old
+                # reservedAt fails its own generation test instead of racing our binding.
+                reservations[pod.uid] = replace(
+                    held, scheduler=self._scheduler_name, reserved_at=now
+                )
                 accepted.append(ctx)
+                added = True
                 continue
             short = shortfalls(ledger.capacity, used, pod.bandwidth)
             if short:
