@@ -26,8 +26,9 @@ Reconcile of one node name, in order:
    the only time capacity is written: later edits of ``spec.capacity`` belong to users and
    survive restarts and resyncs; later node label changes are not applied.
 4. Release stale reservations (``accounting.books``) with a merge patch carrying the
-   resourceVersion read; on 409 Conflict GET the object and decide again, so a reservation the
-   scheduler writes at the same moment is never erased.
+   resourceVersion read; on 409 Conflict GET the object and decide again (reading the pods
+   again too), so a reservation the scheduler writes, or a pod it binds, at the same moment is
+   never erased.
 5. Write ``/status`` only if it differs from the stored one but for timestamps (and was not
    already written from the same resourceVersion: the cache sees our own writes late).
 
@@ -497,6 +498,8 @@ class Controller:
             if patched is None:
                 return None  # the Bandwidth is gone
             raw = patched
+            # A pod read before this write may have been bound while it raced: read it again.
+            fresh_pods.clear()
         else:
             raise ReleaseContention(
                 f"Bandwidth {name}: {_MAX_WRITE_ATTEMPTS} attempts to release stale reservations "
