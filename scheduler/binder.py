@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from tenacity import (
@@ -52,6 +53,8 @@ from scheduler.cluster import ClusterState
 from scheduler.plugins.framework import PodContext
 
 log = structlog.get_logger("scheduler.binder")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,19 +147,27 @@ class Binder:
     def _reserve(
         self, node: str, batch: list[PodContext]
     ) -> tuple[list[PodContext], list[tuple[PodContext, str]]]:
+        return self._on_fresh_ledger(
+            node, lambda ledger: self._write_batch(node, ledger, batch), attempts=12
+        )
+
+    def _on_fresh_ledger(
+        self, node: str, write: Callable[[NodeBandwidth | None], T], *, attempts: int
+    ) -> T:
+        """Run ``write`` on the newest ledger known; after a lost race, read it again and
+        retry (jittered backoff), as long as the race keeps being lost."""
         ledger = self._latest_ledger(node)
-        result: tuple[list[PodContext], list[tuple[PodContext, str]]] = ([], [])
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
             wait=wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05),
-            stop=stop_after_attempt(12),
+            stop=stop_after_attempt(attempts),
             reraise=True,
         ):
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     ledger = self._read_ledger(node)
-                result = self._write_batch(node, ledger, batch)
-        return result
+                return write(ledger)
+        raise AssertionError("unreachable: Retrying either returns or re-raises")
 
     def _read_ledger(self, node: str) -> NodeBandwidth | None:
         try:
@@ -238,20 +249,12 @@ class Binder:
             self._written[node] = parsed
 
     def _unreserve(self, node: str, uid: str) -> None:
-        ledger = self._latest_ledger(node)
-        for attempt in Retrying(
-            retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
-            wait=wait_exponential_jitter(multiplier=0.02, max=2.0, jitter=0.05),
-            stop=stop_after_attempt(20),
-            reraise=True,
-        ):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    ledger = self._read_ledger(node)
-                if ledger is None or uid not in ledger.reservations:
-                    return
+        def remove(ledger: NodeBandwidth | None) -> None:
+            if ledger is not None and uid in ledger.reservations:
                 remaining = [r for key, r in ledger.reservations.items() if key != uid]
                 self._patch(node, ledger, remaining)
+
+        self._on_fresh_ledger(node, remove, attempts=20)
 
     # Bind ------------------------------------------------------------------------------------
 
