@@ -123,7 +123,10 @@ class Binder:
             try:
                 accepted, rejected = self._reserve(node, batch)
             except Exception as error:  # never lose a pod: everything unknown goes back
-                log.exception("reserve_failed", node=node, pods=len(batch))
+                if isinstance(error, ApiError):  # the apiserver said no, or is away: one line
+                    log.warning("reserve_failed", node=node, pods=len(batch), error=str(error))
+                else:  # a bug: keep the stack
+                    log.exception("reserve_failed", node=node, pods=len(batch))
                 accepted, rejected = [], [(ctx, f"reservation failed: {error}") for ctx in batch]
             for ctx, reason in rejected:
                 self._finish(Outcome(ctx, node, bound=False, retry=True, reason=reason))
@@ -304,8 +307,10 @@ class Binder:
         try:
             if not pod.bandwidth.is_zero() and bound_to != node:
                 self._unreserve(node, pod.uid)
-        except Exception:
+        except ApiError as unreserve_error:
             # The accounting controller releases it as stale after the grace period.
+            log.warning("unreserve_failed", pod=pod.key, node=node, error=str(unreserve_error))
+        except Exception:
             log.exception("unreserve_failed", pod=pod.key, node=node)
         self._finish(
             Outcome(ctx, node, bound=False, retry=not gone, reason=str(error), pod_gone=gone)
