@@ -103,6 +103,10 @@ class Daemon:
     def named(self, event: str) -> list[JSON]:
         return [e for e in self.events() if e.get("event") == event]
 
+    def relisted_after_expiry(self, kind: str) -> bool:
+        """Whether the cache of ``kind`` (``pods``, ...) got 410 Gone and listed again."""
+        return any(e.get("kind") == kind for e in self.named("watch_expired"))
+
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.text().splitlines()[-lines:])
 
