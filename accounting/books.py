@@ -16,6 +16,10 @@ A pod bound to the node, not terminal, carrying bandwidth annotations but holdin
 reservation here was placed by another scheduler: it is charged too (source ``Observed``).
 Its annotations that cannot be parsed are reported in ``unhonoured`` and charge nothing.
 
+A Bandwidth the controller creates for a node that already runs such pods starts with a
+reservation for each of them (``rebuilt_reservations``): a Bandwidth deleted by hand comes back
+with its ledger instead of an empty one.
+
 Two reasons depend on the *absence* of a fact the watch cache may not have delivered yet (a
 pod just created, a binding just made): ``PodDeleted`` and ``NeverBound``. Their releases say
 ``needs_fresh_pod``; the controller re-reads those pods and calls ``keep_books`` again before
@@ -180,6 +184,30 @@ def _release_of(
             f"{who} was not bound within {grace.total_seconds():g}s of its reservation",
         )
     return None
+
+
+def rebuilt_reservations(
+    node: str, pods_on_node: Iterable[PodView], *, policy: RequestPolicy, now: datetime
+) -> list[Reservation]:
+    """The ledger to create a node's Bandwidth with: an entry for every live pod bound to the
+    node whose bandwidth annotations ask for something. Entries carry no ``scheduler`` (the
+    controller wrote them, no scheduler did); a pod whose annotations do not read is left out,
+    as it is charged nothing (``keep_books`` reports it)."""
+    rebuilt = []
+    for pod in pods_on_node:
+        if (
+            pod.node_name != node
+            or pod.terminal
+            or not carries_bandwidth_annotations(pod.annotations, policy.keys)
+        ):
+            continue
+        try:
+            request = request_from_annotations(pod.annotations, policy)
+        except InvalidBandwidthAnnotation:
+            continue
+        if not request.is_zero():
+            rebuilt.append(Reservation(pod.uid, pod.name, pod.namespace, request, reserved_at=now))
+    return rebuilt
 
 
 def keep_books(

@@ -24,7 +24,9 @@ Reconcile of one node name, in order:
    NodeNotFound (only without a node selector: otherwise it is not known to be ours).
 3. No Bandwidth yet: create it with the node's capacity (``accounting.capacity``). This is
    the only time capacity is written: later edits of ``spec.capacity`` belong to users and
-   survive restarts and resyncs; later node label changes are not applied.
+   survive restarts and resyncs; later node label changes are not applied. Pods already bound
+   to the node with bandwidth annotations get their reservations in it from the start
+   (``books.rebuilt_reservations``): a Bandwidth deleted by hand comes back with its ledger.
 4. Release stale reservations (``accounting.books``) with a merge patch carrying the
    resourceVersion read; on 409 Conflict GET the object and decide again (reading the pods
    again too), so a reservation the scheduler writes, or a pod it binds, at the same moment is
@@ -47,7 +49,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
-from accounting.books import Books, Release, keep_books
+from accounting.books import Books, Release, keep_books, rebuilt_reservations
 from accounting.capacity import CapacityError, node_capacity
 from accounting.metrics import AccountingMetrics
 from accounting.pods import PodView, Workload, controller_of, slim_metadata_only, slim_pod
@@ -389,8 +391,17 @@ class Controller:
         except CapacityError as error:
             self._warn_node_capacity(node, error)
             return None
+        rebuilt = rebuilt_reservations(
+            name,
+            self._pods_on(name),
+            policy=self._settings.request_policy,
+            now=datetime.now(UTC),
+        )
         body = new_bandwidth_object(
-            name, capacity.capacity, labels={MANAGED_BY_LABEL: self._settings.component}
+            name,
+            capacity.capacity,
+            labels={MANAGED_BY_LABEL: self._settings.component},
+            reservations=rebuilt,
         )
         body["metadata"]["ownerReferences"] = [
             {"apiVersion": "v1", "kind": "Node", "name": name, "uid": str(metadata.get("uid"))}
@@ -408,15 +419,22 @@ class Controller:
             node=name,
             capacity=_describe_capacity(created),
             capacity_from=origin,
+            reservations=len(rebuilt),
         )
+        held = f"; {len(rebuilt)} reservation(s) of pods bound to it" if rebuilt else ""
         self._events.record(
             ObjectRef.of(created, KIND, API_VERSION),
             NORMAL,
             "Created",
             f"Bandwidth created for node {name} with capacity {_describe_capacity(created)} "
-            f"(from {origin})",
+            f"(from {origin}){held}",
         )
         return created
+
+    def _pods_on(self, node: str) -> list[PodView]:
+        with self._index_lock:
+            pod_keys = list(self._pods_by_node.get(node, ()))
+        return [PodView.from_json(pod) for pod in map(self._pods.get, pod_keys) if pod is not None]
 
     def _warn_node_capacity(self, node: JSON, error: CapacityError) -> None:
         name = _name(node)
@@ -435,14 +453,11 @@ class Controller:
 
     def _books(self, bandwidth: NodeBandwidth, fresh_pods: Mapping[str, PodView | None]) -> Books:
         with self._index_lock:
-            pod_keys = list(self._pods_by_node.get(bandwidth.name, ()))
             for uid, reservation in bandwidth.reservations.items():
                 if reservation.reserved_at is None and uid not in self._first_seen:
                     self._first_seen[uid] = datetime.now(UTC)
             first_seen = dict(self._first_seen)
-        pods_on_node = [
-            PodView.from_json(pod) for pod in map(self._pods.get, pod_keys) if pod is not None
-        ]
+        pods_on_node = self._pods_on(bandwidth.name)
         reserved_pods: dict[str, PodView | None] = {}
         for uid, reservation in bandwidth.reservations.items():
             if uid in fresh_pods:

@@ -164,7 +164,10 @@ def capacity_json(capacity: Usage) -> JSON:
 
 
 def new_bandwidth_object(
-    node: str, capacity: Usage, labels: Mapping[str, str] | None = None
+    node: str,
+    capacity: Usage,
+    labels: Mapping[str, str] | None = None,
+    reservations: Iterable[Reservation] = (),
 ) -> JSON:
     """The object the accounting controller creates for a node."""
     metadata: JSON = {"name": node}
@@ -174,18 +177,27 @@ def new_bandwidth_object(
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": metadata,
-        "spec": {"node": node, "capacity": capacity_json(capacity), "reservations": []},
+        "spec": {
+            "node": node,
+            "capacity": capacity_json(capacity),
+            "reservations": reservations_json(reservations),
+        },
     }
 
 
+def reservations_json(reservations: Iterable[Reservation]) -> list[JSON]:
+    """The reservation list as stored: ordered by namespace, name and UID."""
+    ordered = sorted(reservations, key=lambda r: (r.pod_namespace, r.pod_name, r.pod_uid))
+    return [r.to_json() for r in ordered]
+
+
 def reservations_patch(reservations: Iterable[Reservation]) -> list[JSON]:
-    """JSON Patch operations that set the reservation list (ordered by namespace and name).
+    """JSON Patch operations that set the reservation list (``reservations_json``).
 
     Writers send them behind a test of ``metadata.generation`` (``kubeio.guarded``), so the
     list is never replaced on a stale view of the spec.
     """
-    ordered = sorted(reservations, key=lambda r: (r.pod_namespace, r.pod_name, r.pod_uid))
-    return [{"op": "add", "path": "/spec/reservations", "value": [r.to_json() for r in ordered]}]
+    return [{"op": "add", "path": "/spec/reservations", "value": reservations_json(reservations)}]
 
 
 def format_time(moment: datetime) -> str:
