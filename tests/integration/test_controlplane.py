@@ -110,12 +110,15 @@ time.sleep(600)
 """
 
 
-def start_child() -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_child(temp_root: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """A process that starts a control plane with its work dir under ``temp_root``: private,
+    so that no other control plane starting on the machine sweeps it first."""
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD_SCRIPT],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=dict(os.environ, TMPDIR=str(temp_root)),
     )
     assert child.stdout is not None
     line = child.stdout.readline()
@@ -125,8 +128,8 @@ def start_child() -> tuple[subprocess.Popen[str], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_components_die_with_an_interrupted_parent(sig: signal.Signals) -> None:
-    child, info = start_child()
+def test_components_die_with_an_interrupted_parent(sig: signal.Signals, tmp_path: Path) -> None:
+    child, info = start_child(tmp_path)
     try:
         assert all(pid_alive(p) for p in info["pids"])
         child.send_signal(sig)
@@ -136,7 +139,7 @@ def test_components_die_with_an_interrupted_parent(sig: signal.Signals) -> None:
             assert not Path(info["work_dir"]).exists()
         else:  # nothing could clean up; the next control plane's start sweeps it
             assert Path(info["work_dir"]).exists()
-            assert Path(info["work_dir"]) in sweep_stale_work_dirs()
+            assert Path(info["work_dir"]) in sweep_stale_work_dirs(tmp_path)
     finally:
         child.kill()
         child.wait()
