@@ -10,6 +10,7 @@ two pods are never promised the same megabit.
 
     submit ─► [pending per node] ─► reserve (PATCH, rv) ─► bind (POST pods/binding, uid)
                                       │ no longer fits           │ fails
+                                      │ or node deleted          │ or node deleted
                                       ▼                          ▼
                                    forget + back off          unreserve (PATCH, rv) + forget
 
@@ -121,7 +122,10 @@ class Binder:
                     self._writing.discard(node)
                     return
             try:
-                accepted, rejected = self._reserve(node, batch)
+                if self._state.node_exists(node):
+                    accepted, rejected = self._reserve(node, batch)
+                else:  # deleted since the decision: decide again
+                    accepted, rejected = [], [(ctx, f"node {node} was deleted") for ctx in batch]
             except Exception as error:  # never lose a pod: everything unknown goes back
                 if isinstance(error, ApiError):  # the apiserver said no, or is away: one line
                     log.warning("reserve_failed", node=node, pods=len(batch), error=str(error))
@@ -270,6 +274,11 @@ class Binder:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         started = time.monotonic()
+        if not self._state.node_exists(node):
+            # Deleted since the decision: binding would still succeed (the apiserver does not
+            # check the node) and strand the pod on a node that is gone.
+            self._after_failed_bind(ctx, node, ApiError(0, f"node {node} was deleted"))
+            return
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(TransientError),

@@ -257,6 +257,12 @@ class ClusterState:
         with self.lock:
             return next((info for info in self.nodes.values() if info.holds(uid)), None)
 
+    def node_exists(self, node_name: str) -> bool:
+        """Whether the node watch still shows the node (in-flight work re-checks this)."""
+        with self.lock:
+            info = self.nodes.get(node_name)
+            return info is not None and info.facts is not None
+
     def ledger_of(self, node_name: str) -> NodeBandwidth | None:
         with self.lock:
             info = self.nodes.get(node_name)
