@@ -9,6 +9,7 @@ on filling the nodes to their capacity and no further.
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 import pytest
 
@@ -28,6 +29,11 @@ def _ledger(lab: Lab, node: str) -> dict[str, tuple[str, int]]:
         return {}
     entries = parse_bandwidth(obj).reservations.values()
     return {r.pod_uid: (r.pod_name, r.request.ul_mbps) for r in entries}
+
+
+def _recreated(lab: Lab, node: str, old_uid: str) -> bool:
+    uid = ((lab.bandwidth(node) or {}).get("metadata") or {}).get("uid")
+    return uid is not None and uid != old_uid
 
 
 def test_deleted_bandwidths_come_back_with_their_reservations(lab: Lab) -> None:
@@ -50,9 +56,7 @@ def test_deleted_bandwidths_come_back_with_their_reservations(lab: Lab) -> None:
             )
             wait_for(
                 f"{node}'s Bandwidth re-created",
-                lambda n=node, uid=obj["metadata"]["uid"]: (
-                    (lab.bandwidth(n) or {}).get("metadata", {}).get("uid") not in (None, uid)
-                ),
+                partial(_recreated, lab, node, obj["metadata"]["uid"]),
             )
     after = {node: _ledger(lab, node) for node in nodes}
     assert after == before
