@@ -363,8 +363,9 @@ class Controller:
         uid = str(_metadata(bandwidth).get("uid", ""))
         try:
             self._api.delete(BANDWIDTHS.path(name=name), preconditions={"uid": uid})
-        except NotFound:
-            pass
+        except NotFound:  # gone already (an earlier reconcile, seen late by the cache)
+            self._metrics.forget_node(name)
+            return None
         except Conflict:
             return _CACHE_LAG_RETRY_SECONDS  # a newer object of that name: look again
         self._metrics.bandwidths_deleted.inc()
