@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
@@ -24,13 +25,13 @@ PODS = 60
 PINNED = 6
 
 
-def _scheduled_condition(pod: dict[str, object]) -> dict[str, str]:
-    status = pod.get("status") or {}
-    assert isinstance(status, dict)
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "PodScheduled":
-            return dict(condition)
-    return {}
+def _unschedulable_message(lab: Lab, name: str) -> str:
+    """The message of the pod's PodScheduled=False condition, or ""."""
+    pod = lab.kube.get(f"/api/v1/namespaces/{lab.namespace}/pods/{name}")
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return str(condition.get("message", ""))
+    return ""
 
 
 def test_a_node_deleted_mid_burst_leaves_no_reservation_and_no_pod_behind(lab: Lab) -> None:
@@ -79,13 +80,9 @@ def test_a_node_deleted_mid_burst_leaves_no_reservation_and_no_pod_behind(lab: L
     assert lab.live_nodes() == set(nodes[1:])
     for pod in lab.pods():
         if not pod["spec"].get("nodeName"):
-            condition = wait_for(
-                f"a reason on {pod['metadata']['name']}",
-                lambda p=pod["metadata"]["name"]: _scheduled_condition(
-                    lab.kube.get(f"/api/v1/namespaces/{lab.namespace}/pods/{p}")
-                ).get("message"),
-            )
-            assert "0/" in condition, condition
+            name = pod["metadata"]["name"]
+            reason = wait_for(f"a reason on {name}", partial(_unschedulable_message, lab, name))
+            assert reason.startswith("0/"), reason
     for daemon in (scheduler, accounting):
         assert daemon.alive(), daemon.tail()
         assert not daemon.tracebacks(), daemon.tail()
