@@ -50,6 +50,7 @@ from kubeio.errors import ApiError, Conflict, NotFound, TransientError
 from kubeio.guarded import patch_if_generation
 from kubeio.resources import BANDWIDTHS, PODS
 from kubeio.rest import KubeApi
+from kubeio.retry import wait_retry_after
 from scheduler.cluster import ClusterState
 from scheduler.plugins.framework import PodContext
 
@@ -166,7 +167,7 @@ class Binder:
         ledger = self._latest_ledger(node)
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
-            wait=wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05),
+            wait=wait_retry_after(wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05)),
             stop=stop_after_attempt(attempts),
             reraise=True,
         ):
@@ -282,7 +283,7 @@ class Binder:
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(TransientError),
-                wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
+                wait=wait_retry_after(wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1)),
                 stop=stop_after_attempt(6),
                 reraise=True,
             ):
