@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from accounting.pods import SUCCEEDED, PodView, ReplicaSetOwner, Workload
+from accounting.pods import PodView, ReplicaSetOwner, Workload
 from bandwidth.budget import Axis, LinkBudget, Usage
 from bandwidth.ledger import overcommitted_axes
 from bandwidth.model import JSON, NodeBandwidth, Reservation
@@ -44,6 +44,7 @@ from bandwidth.request import (
     carries_bandwidth_annotations,
     request_from_annotations,
 )
+from kubeio.objects import SUCCEEDED
 
 SOURCE_SCHEDULER = "Scheduler"
 SOURCE_OBSERVED = "Observed"

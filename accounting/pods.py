@@ -12,13 +12,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeio.objects import controller_reference
+from kubeio.objects import TERMINAL_PHASES, controller_reference
 
 JSON = dict[str, Any]
-
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,8 @@ from bandwidth.request import (
     RequestPolicy,
     request_from_annotations,
 )
-from kubeio.objects import controller_reference
+from kubeio.objects import TERMINAL_PHASES, controller_reference
 from scheduler.resources import ResourceVector, pod_requests
-
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 @dataclass(frozen=True, slots=True)
