@@ -134,6 +134,11 @@ def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
     if not isinstance(raw_reservations, list):
         problems.append("spec.reservations is not a list")
         raw_reservations = []
+    named = spec.get("node")
+    if named and named != name:
+        # Every writer addresses a node's object by the node's name: one named otherwise is
+        # no node's ledger, whatever spec.node says.
+        problems.append(f"spec.node {named!r} is not the object's name {name!r}; ignored")
     for entry in raw_reservations:
         try:
             reservation = Reservation.from_json(entry if isinstance(entry, Mapping) else {})
@@ -146,7 +151,7 @@ def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
         reservations[reservation.pod_uid] = reservation
     return NodeBandwidth(
         name=name,
-        node=str(spec.get("node") or name),
+        node=name,
         capacity=parse_capacity(spec),
         reservations=reservations,
         resource_version=str(metadata.get("resourceVersion", "")),

@@ -105,7 +105,7 @@ class ClusterState:
                 self._node(str(old["metadata"]["name"])).set_bandwidth(None)
                 return
             assert new is not None
-            name = str((new.get("spec") or {}).get("node") or new["metadata"]["name"])
+            name = str(new["metadata"]["name"])  # the name writers address, not spec.node
             info = self._node(name)
             try:
                 ledger = parse_bandwidth(new)
