@@ -1,5 +1,6 @@
 """Fixtures for the fault tests: both daemons run as child processes (as in a pod), the test
-breaks something on purpose, and every test ends with an audit of the books (``support``).
+breaks something on purpose (a fault, bad input, a credential to leak), and every test ends
+with an audit of the books (``support``). ``docs/reliability.md`` tabulates what they print.
 
 - ``kube``                 — an admin ``KubeApi`` on the shared session control plane.
 - ``lab``                  — a :class:`~tests.faults.support.Lab` on the shared control plane:
