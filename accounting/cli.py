@@ -10,9 +10,8 @@ without dashes (``default-network-ul-mbps: 10000``); flags on the command line w
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -22,7 +21,13 @@ from accounting.settings import COMPONENT, AccountingSettings
 from bandwidth.budget import LinkBudget, Usage
 from bandwidth.flags import add_annotation_flags, annotation_keys_from
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, parse_args_with_config, run_daemon, start_daemon
+from kubeio.daemon import (
+    add_common_flags,
+    exit_process,
+    parse_args_with_config,
+    run_daemon,
+    start_daemon,
+)
 from kubeio.durations import parse_duration
 from kubeio.labels import InvalidSelector, LabelSelector
 
@@ -162,5 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_daemon(args, context, COMPONENT, controller)
 
 
+def run() -> NoReturn:
+    """Console-script entry point: ``main`` in a process that ends with its exit code."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,5 +1,3 @@
-import sys
+from scheduler.cli import run
 
-from scheduler.cli import main
-
-sys.exit(main())
+run()

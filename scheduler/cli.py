@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import structlog
 
@@ -12,7 +13,13 @@ from bandwidth.flags import add_annotation_flags, annotation_keys_from
 from bandwidth.quantity import BandwidthValueError, parse_mbps
 from bandwidth.request import RequestPolicy
 from kubeio.config import NoClusterConfig
-from kubeio.daemon import add_common_flags, parse_args_with_config, run_daemon, start_daemon
+from kubeio.daemon import (
+    add_common_flags,
+    exit_process,
+    parse_args_with_config,
+    run_daemon,
+    start_daemon,
+)
 from scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfig, ScoreWeights
 from scheduler.loop import Scheduler
 
@@ -75,3 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     scheduler = Scheduler(daemon.api, config, daemon.registry)
     return run_daemon(args, daemon, config.scheduler_name, scheduler)
+
+
+def run() -> NoReturn:
+    """Console-script entry point: ``main`` in a process that ends with its exit code."""
+    exit_process(main())
