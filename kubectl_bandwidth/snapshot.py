@@ -141,8 +141,9 @@ class Snapshot:
 
 
 def node_of_bandwidth(obj: Mapping[str, Any]) -> str:
-    """The node a Bandwidth object budgets for: ``spec.node``, else the object's name."""
-    return str((obj.get("spec") or {}).get("node") or (obj.get("metadata") or {}).get("name", ""))
+    """The node a Bandwidth object budgets for: the one it is named after, as for the daemons
+    (a differing ``spec.node`` is a problem they report, never a redirection)."""
+    return str((obj.get("metadata") or {}).get("name", ""))
 
 
 def build_snapshot(lists: ClusterLists, config: SchedulerConfig) -> Snapshot:
@@ -194,14 +195,10 @@ def fetch_node_holders(reader: Reader, node: str) -> NodeHolders:
     try:
         bandwidth = reader.get(BANDWIDTHS, node)
     except NotFoundError as error:
-        # Objects are named after their node; one made by hand may only say so in spec.node.
-        named = [obj for obj in reader.list(BANDWIDTHS) if node_of_bandwidth(obj) == node]
-        if not named:
-            raise NotFoundError(
-                f"node {node!r} has no Bandwidth object (is vaclab-accounting running? "
-                "kubectl get bandwidths lists them)"
-            ) from error
-        bandwidth = named[0]
+        raise NotFoundError(
+            f"node {node!r} has no Bandwidth object (is vaclab-accounting running? "
+            "kubectl get bandwidths lists them)"
+        ) from error
     pods = reader.list(PODS, query={"fieldSelector": f"spec.nodeName={node},{LIVE_PODS}"})
     seen = {str(p["metadata"].get("uid", "")) for p in pods}
     for entry in (bandwidth.get("spec") or {}).get("reservations") or []:
