@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bandwidth.budget import LinkBudget, Usage
@@ -22,6 +22,13 @@ KIND = "Bandwidth"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 JSON = dict[str, Any]
+
+MAX_RESERVATIONS = 900
+"""Reservations one Bandwidth object holds at most: the CRD's ``maxItems``. Measured on
+kube-apiserver v1.37.2 with etcd's default ``--max-request-bytes`` (1.5 MiB): with the longest
+names the API allows (253-character pod, scheduler and workload names, 63-character
+namespaces) and the matching ``status.reservations``, 958 fit and the 959th is refused as "too
+large"; with short names 3069 do (``docs/design.md``). A node never runs that many pods."""
 
 
 class MalformedBandwidth(ValueError):
@@ -52,6 +59,12 @@ class Reservation:
         if self.reserved_at is not None:
             entry["reservedAt"] = format_time(self.reserved_at)
         return entry
+
+    def fence_token(self, node: str) -> str:
+        """What names this reservation on a pod fenced before its release (``kubeio.fencing``):
+        the node and ``reservedAt``, which every renewal moves."""
+        stamp = format_time(self.reserved_at) if self.reserved_at is not None else "-"
+        return f"{node} {stamp}"
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Reservation:
@@ -148,6 +161,12 @@ def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
         if reservation.pod_uid in reservations:
             problems.append(f"duplicate reservation for pod UID {reservation.pod_uid}")
             continue
+        written = entry.get("reservedAt") if isinstance(entry, Mapping) else None
+        if written and reservation.reserved_at is None:
+            problems.append(
+                f"reservation {reservation.pod_uid}: reservedAt {written!r} is not a time in "
+                "range; its grace counts from when it was first seen"
+            )
         reservations[reservation.pod_uid] = reservation
     return NodeBandwidth(
         name=name,
@@ -199,20 +218,40 @@ def reservations_json(reservations: Iterable[Reservation]) -> list[JSON]:
 def reservations_patch(reservations: Iterable[Reservation]) -> list[JSON]:
     """JSON Patch operations that set the reservation list (``reservations_json``).
 
-    Writers send them behind a test of ``metadata.generation`` (``kubeio.guarded``), so the
-    list is never replaced on a stale view of the spec.
+    Writers send them behind a test of ``metadata.uid`` and ``metadata.generation``
+    (``kubeio.guarded``), so the list is never replaced on a stale view of the spec.
     """
     return [{"op": "add", "path": "/spec/reservations", "value": reservations_json(reservations)}]
 
 
 def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC, whole seconds; ``moment`` as ``parse_time`` returns it (aware, UTC)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(raw: Any) -> datetime | None:
+    """An RFC 3339 time (``reservedAt``, ``creationTimestamp``, a condition's time) as an aware
+    datetime in UTC; None when absent, unreadable, or beyond what a datetime holds once in UTC
+    (``9999-12-31T23:59:59-01:00`` is in the year 10000). Every time both daemons read comes
+    through here, so arithmetic on the result can overflow only at the edges of the calendar,
+    which ``later`` guards."""
     if not isinstance(raw, str) or not raw:
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        moment = datetime.fromisoformat(raw)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
+
+
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, or the end of the calendar rather than ``OverflowError``."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return END_OF_TIME if delta > timedelta(0) else datetime.min.replace(tzinfo=UTC)

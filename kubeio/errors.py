@@ -9,7 +9,10 @@ ApiError                 any non-2xx answer, or no answer at all
 ├── Conflict             409: stale resourceVersion, or the object already exists
 ├── Gone                 410: a watch's resourceVersion was compacted away
 ├── Forbidden            403 (and 401)
-└── Invalid              422 and 400: the apiserver's validation said no
+├── Invalid              422 and 400: the apiserver's validation said no
+└── TooLarge             413, or etcd's "request is too large" (a 500): the object or the
+                         request outgrew what the apiserver stores; the same write fails
+                         again, so it is never transient
 """
 
 from __future__ import annotations
@@ -70,6 +73,14 @@ class Invalid(ApiError):
     pass
 
 
+class TooLarge(ApiError):
+    pass
+
+
+class NotLeading(ApiError):
+    pass
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: Invalid,
     401: Forbidden,
@@ -77,12 +88,17 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     404: NotFound,
     409: Conflict,
     410: Gone,
+    413: TooLarge,
     422: Invalid,
     429: TooManyRequests,
 }
+
+_ETCD_TOO_LARGE = "request is too large"
 
 
 def error_for_status(status: int, body: Any, retry_after: float = 0.0) -> ApiError:
     message = body.get("message", "") if isinstance(body, dict) else str(body)[:500]
     kind = _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
+    if kind is ServerError and _ETCD_TOO_LARGE in message:
+        kind = TooLarge
     return kind(status, message or f"HTTP {status}", body, retry_after)

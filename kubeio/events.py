@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from kubeio.errors import ApiError, NotFound
+from kubeio.liveness import Heartbeat
 from kubeio.resources import EVENTS
 from kubeio.rest import JSON, KubeApi
 
@@ -88,6 +89,7 @@ class EventRecorder:
         self._series: dict[tuple[str, str, str, str], _Series] = {}
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        self.heartbeat = Heartbeat("events", stall_after=120.0)
 
     def start(self) -> None:
         if self._thread is None:
@@ -96,6 +98,7 @@ class EventRecorder:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Post what is queued, then stop."""
+        self.heartbeat.retire()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
@@ -108,10 +111,19 @@ class EventRecorder:
             self.dropped += 1
 
     def _run(self) -> None:
+        with self.heartbeat.running():
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
-            pending = self._queue.get()
+            self.heartbeat.beat()
+            try:
+                pending = self._queue.get(timeout=10.0)
+            except queue.Empty:
+                continue
             if pending is None:
                 return
+            self.heartbeat.beat(f"posting {pending.reason}")
             try:
                 self._post(pending)
             except ApiError as error:

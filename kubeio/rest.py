@@ -3,7 +3,12 @@
 The generated model classes cost a deserialisation pass and several times the memory of the
 JSON they came from; at tens of thousands of pods both matter, so the daemons read and write
 plain dictionaries. Every request is reported to an observer (verb, resource, status) for the
-metrics, and every failure is raised as a ``kubeio.errors`` type.
+metrics, with the apiserver's verbs (``LIST`` and ``WATCH`` apart from ``GET``), and every
+failure is raised as a ``kubeio.errors`` type. The connection's retry and TLS policies are set
+where the configuration is loaded (``kubeio.config``).
+
+With leader election, writes pass a fence (``set_write_fence``): a write starts only while the
+fence allows it, and its timeout is cut to what the fence allows (``kubeio.leader``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from typing import Any
 import urllib3
 from kubernetes import client
 
-from kubeio.errors import ApiError, Gone, Unreachable, error_for_status
+from kubeio.errors import ApiError, Gone, NotLeading, Unreachable, error_for_status
 
 JSON = dict[str, Any]
 RequestObserver = Callable[[str, str, int], None]
+WriteFence = Callable[[], float]
+"""Seconds a write starting now may take; 0 or less: it must not start."""
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
@@ -70,6 +79,13 @@ def _ignore_request(verb: str, resource: str, status: int) -> None:
     return None
 
 
+def _unreachable(method: str, path: str, error: Exception) -> Unreachable:
+    # urllib3 wraps the cause of a failed connection in MaxRetryError ("Max retries exceeded")
+    # even when it was not asked to retry it: the cause is the news.
+    cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else None
+    return Unreachable(0, f"{method} {path}: {cause or error}")
+
+
 class KubeApi:
     """Thread-safe: the underlying urllib3 pool is shared by every caller."""
 
@@ -85,6 +101,7 @@ class KubeApi:
         self._client.user_agent = user_agent
         self._observe = observe
         self._timeout = timeout_seconds
+        self._fence: WriteFence | None = None
 
     @property
     def api_client(self) -> client.ApiClient:
@@ -98,6 +115,10 @@ class KubeApi:
     def close(self) -> None:
         self._client.close()
 
+    def set_write_fence(self, fence: WriteFence) -> None:
+        """From now on every write (but those sent with ``fenced=False``) asks ``fence``."""
+        self._fence = fence
+
     def _send(
         self,
         method: str,
@@ -107,7 +128,9 @@ class KubeApi:
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | tuple[float, float] | None = None,
+        verb: str = "",
     ) -> Any:
+        verb = verb or method
         try:
             response = send(
                 self._client,
@@ -119,9 +142,9 @@ class KubeApi:
                 timeout=timeout,
             )
         except _CONNECTION_ERRORS as error:
-            self._observe(method, resource_of(path), 0)
-            raise Unreachable(0, f"{method} {path}: {error}") from error
-        self._observe(method, resource_of(path), response.status)
+            self._observe(verb, resource_of(path), 0)
+            raise _unreachable(method, path, error) from error
+        self._observe(verb, resource_of(path), response.status)
         return response
 
     def request(
@@ -132,14 +155,31 @@ class KubeApi:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        verb: str = "",
+        fenced: bool = True,
+        timeout: float | None = None,
     ) -> Any:
+        """``verb`` names the request in metrics when it is not ``method`` (``LIST``); a write
+        asks the fence unless ``fenced=False``; ``timeout`` can only shorten the default."""
+        timeout = self._timeout if timeout is None else min(timeout, self._timeout)
+        if fenced and self._fence is not None and method in _WRITES:
+            allowed = self._fence()
+            if allowed <= 0:
+                raise NotLeading(0, f"{method} {path}: not sent, leadership is not confirmed")
+            timeout = min(timeout, allowed)
         response = self._send(
-            method, path, query=query, body=body, content_type=content_type, timeout=self._timeout
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+            verb=verb,
         )
         try:
             raw = response.read()
         except _CONNECTION_ERRORS as error:
-            raise Unreachable(0, f"{method} {path}: {error}") from error
+            raise _unreachable(method, path, error) from error
         if response.status >= 300:
             retry_after = response.headers.get("Retry-After") or "0"
             raise error_for_status(
@@ -177,7 +217,7 @@ class KubeApi:
         params = dict(query or {})
         params["limit"] = page_size
         while True:
-            page = self.get(path, params)
+            page: JSON = self.request("GET", path, query=params, verb="LIST")
             items.extend(page.get("items") or [])
             metadata = page.get("metadata") or {}
             token = metadata.get("continue")
@@ -195,7 +235,9 @@ class KubeApi:
         """
         params = dict(query or {})
         params.update(watch="true", allowWatchBookmarks="true", timeoutSeconds=timeout_seconds)
-        response = self._send("GET", path, query=params, timeout=(10.0, timeout_seconds + 30.0))
+        response = self._send(
+            "GET", path, query=params, timeout=(10.0, timeout_seconds + 30.0), verb="WATCH"
+        )
         if response.status >= 300:
             payload = response.read()
             raise error_for_status(response.status, _error_body(payload))
@@ -228,7 +270,7 @@ class WatchStream:
                 yield _checked_event(json.loads(pending))
         except _CONNECTION_ERRORS as error:
             if not self._closed:
-                raise Unreachable(0, f"watch {self._path}: {error}") from error
+                raise _unreachable("watch", self._path, error) from error
         finally:
             self._raw.release_conn()
 

@@ -8,11 +8,22 @@ Life of a cache::
                  └──── 410 Gone ◄─────────┘   (BOOKMARK events keep it fresh)
 
 A relist diffs the new list against the cache, so handlers see the deletions that happened
-while the watch was away. Handlers run on the cache's own thread, one event at a time, after
-the store is updated; they must be quick (enqueue work, never call the API).
+while the watch was away. An object is its UID, not its key: when the object under a key has
+another UID than the one cached (deleted and created again while the watch was away, as a
+StatefulSet does with its pods), handlers see DELETED of the old one, then ADDED of the new
+one, never a MODIFIED that would carry one object's state over to another.
 
-Failures back off exponentially (0.5 s to 30 s). A kind the apiserver does not serve (a CRD not
-installed) is logged once per back-off step with what to install, never as a stack trace.
+Handlers receive ``(event_type, old, new)`` and run on the cache's own thread, one event at a
+time, after the store is updated; they must be quick (enqueue work, never call the API). A
+handler that raises is a bug: it is logged once per object and error (``watch_handler_failed``
+with the object's key and the stack), and the cache, and the other handlers, go on.
+
+Failures back off exponentially (0.5 s to 30 s). A kind the apiserver does not serve (a CRD
+not installed) is logged once per back-off step with what to install, never as a stack trace.
+
+The cache's thread reports progress to ``heartbeat`` (``kubeio.liveness``) on every event,
+reconnection and back-off, so ``/healthz`` fails if it ends, or stays stuck (in a handler,
+say) for longer than a watch lasts.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from typing import Any
 import structlog
 
 from kubeio.errors import ApiError, Gone, NotFound
+from kubeio.liveness import Heartbeat
 from kubeio.resources import Resource
 from kubeio.rest import JSON, KubeApi, WatchStream
 
@@ -81,6 +93,11 @@ class WatchCache:
         self._stream: WatchStream | None = None
         self.last_error: str = ""
         self.relists = 0
+        self._handler_failures: set[tuple[str, str]] = set()
+        # The apiserver ends a quiet watch after watch_timeout_seconds; then it is resumed.
+        self.heartbeat = Heartbeat(
+            f"watch-{resource.plural}", stall_after=watch_timeout_seconds + 90.0
+        )
 
     @property
     def kind(self) -> str:
@@ -99,6 +116,7 @@ class WatchCache:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.heartbeat.retire()
         self._stopping.set()
         stream = self._stream
         if stream is not None:
@@ -125,8 +143,13 @@ class WatchCache:
         return len(self._store)
 
     def _run(self) -> None:
+        with self.heartbeat.running():
+            self._loop()
+
+    def _loop(self) -> None:
         delay = 0.5
         while not self._stopping.is_set():
+            self.heartbeat.beat("listing" if not self._resource_version else "watching")
             try:
                 if not self._resource_version:
                     self._relist()
@@ -175,6 +198,9 @@ class WatchCache:
             old = previous.get(key)
             if old is None:
                 self._notify(ADDED, None, new)
+            elif _uid(old) != _uid(new):
+                self._notify(DELETED, old, None)
+                self._notify(ADDED, None, new)
             elif _version(old) != _version(new):
                 self._notify(MODIFIED, old, new)
         self.last_error = ""
@@ -190,6 +216,7 @@ class WatchCache:
         for event in self._stream:
             if self._stopping.is_set():
                 return
+            self.heartbeat.beat("in a handler")
             kind = event.get("type")
             obj = event.get("object") or {}
             version = _version(obj)
@@ -208,15 +235,39 @@ class WatchCache:
             if kind == DELETED:
                 self._notify(DELETED, old, None)
             elif kind in (ADDED, MODIFIED):
+                if old is not None and _uid(old) != _uid(obj):
+                    self._notify(DELETED, old, None)
+                    old = None
                 self._notify(ADDED if old is None else MODIFIED, old, obj)
 
     def _notify(self, kind: str, old: JSON | None, new: JSON | None) -> None:
         for handler in self._handlers:
             try:
                 handler(kind, old, new)
-            except Exception:
-                log.exception("watch_handler_failed", kind=self.kind, event=kind)
+            except Exception as error:
+                self._handler_failed(kind, new if new is not None else old, error)
+
+    def _handler_failed(self, event_type: str, obj: JSON | None, error: Exception) -> None:
+        key = object_key(obj or {})
+        failure = (key, f"{type(error).__name__}: {error}")
+        if failure in self._handler_failures:
+            return
+        if len(self._handler_failures) > 10_000:
+            self._handler_failures.clear()
+        self._handler_failures.add(failure)
+        log.exception(
+            "watch_handler_failed",
+            kind=self.kind,
+            key=key,
+            uid=_uid(obj or {}),
+            event_type=event_type,
+            error=failure[1],
+        )
 
 
 def _version(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _uid(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid", ""))
