@@ -1,7 +1,9 @@
 """What a scheduling decision needs from a pod, read once from its JSON.
 
-Reading never raises: a bad bandwidth annotation or resource quantity is kept as
-``invalid`` so the scheduler can explain it on the pod instead of guessing.
+Identity, placement, phase, owner and bandwidth request are read by ``kubeio.pods``, the one
+reader both daemons share; the rest here. Reading never raises: a bad bandwidth annotation or
+resource quantity is kept as ``invalid`` so the scheduler can explain it on the pod instead of
+guessing.
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bandwidth.budget import AxisVector
-from bandwidth.request import (
-    NO_REQUEST,
-    BandwidthRequest,
-    InvalidBandwidthAnnotation,
-    RequestPolicy,
-    request_from_annotations,
+from bandwidth.request import BandwidthRequest, RequestPolicy
+from kubeio.fencing import RELEASED_ANNOTATION
+from kubeio.objects import TERMINAL_PHASES
+from kubeio.pods import read_pod_basics
+from scheduler.podterms import (
+    NO_TERMS,
+    HostPort,
+    PodTerms,
+    SpreadConstraint,
+    read_host_ports,
+    read_spread_constraints,
+    read_terms,
 )
-from kubeio.objects import TERMINAL_PHASES, controller_reference
 from scheduler.resources import ResourceVector, pod_requests
+
+PREEMPT_LOWER_PRIORITY = "PreemptLowerPriority"
+PREEMPT_NEVER = "Never"
+DISRUPTION_TARGET = "DisruptionTarget"
+PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,16 @@ class WorkloadKey:
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodClaim:
+    """A PersistentVolumeClaim a pod's volume names: ``persistentVolumeClaim.claimName``, or
+    ``<pod>-<volume>`` for a generic ephemeral volume (the claim its controller creates)."""
+
+    volume: str
+    claim: str
+    ephemeral: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +75,31 @@ class PodFacts:
     required_node_terms: tuple[Mapping[str, Any], ...] = ()
     preferred_node_terms: tuple[Mapping[str, Any], ...] = ()
     tolerations: tuple[Mapping[str, Any], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    terms: PodTerms = NO_TERMS
+    """Inter-pod affinity and anti-affinity, required and preferred."""
+    spread: tuple[SpreadConstraint, ...] = ()
+    host_ports: tuple[HostPort, ...] = ()
     owner_kind: str = ""
     owner_name: str = ""
     template_hash: str = ""
     unsupported: tuple[str, ...] = ()
+    claims: tuple[PodClaim, ...] = ()
     gated: bool = False
     deleting: bool = False
+    preemption_policy: str = PREEMPT_LOWER_PRIORITY
+    """``spec.preemptionPolicy``: ``Never`` pods wait for room and never preempt."""
+    nominated_node: str = ""
+    """``status.nominatedNodeName``: where a preemption made room for the pod."""
+    started: str = ""
+    """``status.startTime``, set by the kubelet; preemption spares the longest-running first."""
+    preempted: bool = False
+    """The pod carries ``DisruptionTarget`` for ``PreemptionByScheduler``: a scheduler
+    preempted it (it is terminating, or about to be)."""
+    resource_version: str = field(default="", compare=False)
+    """The version read: bindings carry it as a precondition (``kubeio.fencing``)."""
+    released_reservation: str = ""
+    """The fence token of a reservation released while the pod was unbound, if any."""
 
     @property
     def key(self) -> str:
@@ -72,51 +113,88 @@ class PodFacts:
     def bound(self) -> bool:
         return bool(self.node_name)
 
+    @property
+    def may_preempt(self) -> bool:
+        return self.preemption_policy != PREEMPT_NEVER
+
+    @property
+    def counts_placed_pods(self) -> bool:
+        """Whether a pod being placed or relabelled may make room for this one: its required
+        pod affinity may find its match, its anti-affinity may stop matching, the minimum of
+        its hard spread may rise."""
+        terms = self.terms
+        return bool(
+            terms.required_affinity
+            or terms.required_anti_affinity
+            or any(constraint.hard for constraint in self.spread)
+        )
+
 
 def _unsupported_constraints(spec: Mapping[str, Any]) -> tuple[str, ...]:
     """Hard constraints this scheduler does not evaluate: reported, never silently ignored."""
     found = []
-    affinity = spec.get("affinity") or {}
-    for kind in ("podAffinity", "podAntiAffinity"):
-        if (affinity.get(kind) or {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
-            found.append(f"required {kind}")
-    for constraint in spec.get("topologySpreadConstraints") or []:
-        if constraint.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule":
-            found.append("topologySpreadConstraints with DoNotSchedule")
-            break
     for volume in spec.get("volumes") or []:
-        if "persistentVolumeClaim" in volume or "ephemeral" in volume:
-            found.append("persistent volume claims (volume binding)")
+        in_tree = next((name for name in IN_TREE_VOLUMES if volume.get(name)), None)
+        if in_tree is not None:
+            found.append(f"in-tree {in_tree} volumes")
             break
-    for container in spec.get("containers") or []:
-        if any(port.get("hostPort") for port in container.get("ports") or []):
-            found.append("host ports")
-            break
+    if spec.get("resourceClaims"):
+        # Only kube-scheduler allocates claims; a pod bound with unallocated ones never starts.
+        found.append("resource claims (DRA allocation)")
     return tuple(found)
 
 
+IN_TREE_VOLUMES = (
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "rbd",
+    "iscsi",
+    "azureDisk",
+    "azureFile",
+    "cinder",
+    "vsphereVolume",
+    "portworxVolume",
+)
+"""Inline volume kinds kube-scheduler checks for disk conflicts (VolumeRestrictions) or counts
+against attach limits once migrated to CSI (NodeVolumeLimits); this scheduler does neither."""
+
+
+def _claims(spec: Mapping[str, Any], pod_name: str) -> tuple[PodClaim, ...]:
+    claims = []
+    for volume in spec.get("volumes") or []:
+        name = str(volume.get("name", ""))
+        source = volume.get("persistentVolumeClaim")
+        if isinstance(source, Mapping):
+            claims.append(PodClaim(name, str(source.get("claimName", ""))))
+        elif volume.get("ephemeral"):
+            claims.append(PodClaim(name, f"{pod_name}-{name}", ephemeral=True))
+    return tuple(claims)
+
+
 def read_pod(pod: Mapping[str, Any], policy: RequestPolicy) -> PodFacts:
+    """The pod's facts: identity, placement, owner and bandwidth as ``kubeio.pods`` reads them
+    for both daemons, and what a decision needs besides."""
+    basics = read_pod_basics(pod, policy)
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
-    invalid = ""
-    try:
-        bandwidth = request_from_annotations(metadata.get("annotations"), policy)
-    except InvalidBandwidthAnnotation as error:
-        bandwidth, invalid = NO_REQUEST, str(error)
+    bandwidth = basics.bandwidth
+    invalid = str(basics.invalid) if basics.invalid is not None else ""
     try:
         requests = pod_requests(spec)
     except (ValueError, ArithmeticError) as error:
         requests, invalid = {"pods": 1}, invalid or f"invalid resource request: {error}"
     node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
-    owner = controller_reference(metadata)
+    owner = basics.owner
+    namespace = basics.namespace
+    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
     return PodFacts(
-        uid=str(metadata.get("uid", "")),
-        namespace=str(metadata.get("namespace", "")),
-        name=str(metadata.get("name", "")),
-        node_name=str(spec.get("nodeName") or ""),
-        phase=str(status.get("phase") or "Pending"),
+        uid=basics.uid,
+        namespace=namespace,
+        name=basics.name,
+        node_name=basics.node_name,
+        phase=basics.phase,
         scheduler_name=str(spec.get("schedulerName") or "default-scheduler"),
         priority=int(spec.get("priority") or 0),
         created=str(metadata.get("creationTimestamp") or ""),
@@ -130,12 +208,32 @@ def read_pod(pod: Mapping[str, Any], policy: RequestPolicy) -> PodFacts:
             node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
         ),
         tolerations=tuple(spec.get("tolerations") or ()),
-        owner_kind=str(owner.get("kind", "")),
-        owner_name=str(owner.get("name", "")),
-        template_hash=str((metadata.get("labels") or {}).get("pod-template-hash", "")),
+        labels=labels,
+        terms=read_terms(spec, namespace, labels),
+        spread=read_spread_constraints(spec, labels),
+        host_ports=read_host_ports(spec),
+        owner_kind=owner.kind if owner is not None else "",
+        owner_name=owner.name if owner is not None else "",
+        template_hash=labels.get("pod-template-hash", ""),
         unsupported=_unsupported_constraints(spec),
+        claims=_claims(spec, str(metadata.get("name", ""))),
         gated=bool(spec.get("schedulingGates")),
         deleting=bool(metadata.get("deletionTimestamp")),
+        preemption_policy=str(spec.get("preemptionPolicy") or PREEMPT_LOWER_PRIORITY),
+        nominated_node=str(status.get("nominatedNodeName") or ""),
+        started=str(status.get("startTime") or ""),
+        preempted=_preempted(status),
+        resource_version=str(metadata.get("resourceVersion", "")),
+        released_reservation=str((metadata.get("annotations") or {}).get(RELEASED_ANNOTATION, "")),
+    )
+
+
+def _preempted(status: Mapping[str, Any]) -> bool:
+    return any(
+        condition.get("type") == DISRUPTION_TARGET
+        and condition.get("status") == "True"
+        and condition.get("reason") == PREEMPTION_BY_SCHEDULER
+        for condition in status.get("conditions") or ()
     )
 
 

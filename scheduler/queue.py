@@ -5,8 +5,9 @@ Three places a pod can wait, as in kube-scheduler::
     active         ready now; popped by priority (highest first), then age (oldest first)
     backoff        failed recently; moves to active when its backoff (1 s doubling to 10 s) ends
     unschedulable  no node fits; moves back on a cluster change that could make one fit
-                   (node added or changed, capacity raised, reservation released, pod deleted),
-                   or after ``flush_after`` seconds at the latest — never by busy polling
+                   (node added or changed, capacity raised, reservation released, pod deleted;
+                   a pod placed, for pods whose inter-pod terms or hard spread count placed
+                   pods), or after ``flush_after`` seconds at the latest — never by busy polling
 
 A pod being decided or written is "in flight" and in none of them; ``done`` or ``retry``
 ends that. Lock order: this queue's lock is taken alone, never while holding another.
@@ -38,6 +39,7 @@ class _Waiting:
     unschedulable_since: float = 0.0
     place: str = ""  # "active", "backoff", "unschedulable", "in-flight"
     moved_while_in_flight: bool = False
+    active_since: float = 0.0
 
 
 class SchedulingQueue:
@@ -48,11 +50,13 @@ class SchedulingQueue:
         max_backoff: float = 10.0,
         flush_after: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[str, float], None] = lambda stage, seconds: None,
     ) -> None:
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._flush_after = flush_after
         self._clock = clock
+        self._observe = observe
         self._lock = threading.Condition()
         self._pods: dict[str, _Waiting] = {}
         self._active: list[_Entry] = []
@@ -63,25 +67,31 @@ class SchedulingQueue:
     def _push_active(self, waiting: _Waiting) -> None:
         pod = waiting.pod
         waiting.place = "active"
+        waiting.active_since = self._clock()
         heapq.heappush(
             self._active,
             _Entry((-pod.priority, pod.created, next(self._sequence)), pod.uid),
         )
         self._lock.notify()
 
-    def add_or_update(self, pod: PodFacts) -> None:
-        """A pending pod of ours appeared or changed: it is (again) worth a try."""
+    def add_or_update(self, pod: PodFacts, received: float | None = None) -> None:
+        """A pending pod of ours appeared or changed: it is (again) worth a try. ``received``:
+        when its watch event arrived (on this queue's clock), for the ``watch`` stage."""
+        queued = None
         with self._lock:
             waiting = self._pods.get(pod.uid)
             if waiting is None:
                 waiting = self._pods[pod.uid] = _Waiting(pod)
                 self._push_active(waiting)
-                return
-            waiting.pod = pod
-            if waiting.place == "unschedulable":
-                self._push_active(waiting)
-            elif waiting.place == "in-flight":
-                waiting.moved_while_in_flight = True
+                queued = waiting.active_since
+            else:
+                waiting.pod = pod
+                if waiting.place == "unschedulable":
+                    self._push_active(waiting)
+                elif waiting.place == "in-flight":
+                    waiting.moved_while_in_flight = True
+        if queued is not None and received is not None:  # observed outside the lock
+            self._observe("watch", queued - received)
 
     def remove(self, uid: str) -> None:
         with self._lock:
@@ -89,6 +99,14 @@ class SchedulingQueue:
 
     def pop(self, timeout: float | None = None) -> PodFacts | None:
         """The next pod to decide, marked in flight; None on timeout or close."""
+        popped = self._pop(timeout)
+        if popped is None:
+            return None
+        pod, waited = popped
+        self._observe("queue", waited)  # outside the lock
+        return pod
+
+    def _pop(self, timeout: float | None) -> tuple[PodFacts, float] | None:
         deadline = None if timeout is None else self._clock() + timeout
         with self._lock:
             while not self._closed:
@@ -99,7 +117,7 @@ class SchedulingQueue:
                     if waiting is not None and waiting.place == "active":
                         waiting.place = "in-flight"
                         waiting.moved_while_in_flight = False
-                        return waiting.pod
+                        return waiting.pod, self._clock() - waiting.active_since
                 wait = self._next_wake(deadline)
                 if wait is not None and wait <= 0:
                     return None
@@ -148,10 +166,13 @@ class SchedulingQueue:
         heapq.heappush(self._backoff, (waiting.backoff_until, waiting.pod.uid))
         self._lock.notify()
 
-    def cluster_changed(self) -> None:
-        """Something that may make parked pods fit happened: give them another try."""
+    def cluster_changed(self, helps: Callable[[PodFacts], bool] | None = None) -> None:
+        """Something that may make parked pods fit happened: give them another try (only
+        those ``helps`` accepts, when given)."""
         with self._lock:
             for waiting in self._pods.values():
+                if helps is not None and not helps(waiting.pod):
+                    continue
                 if waiting.place == "unschedulable":
                     self._to_backoff(waiting)
                 elif waiting.place == "in-flight":

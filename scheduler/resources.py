@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
+from bandwidth.quantity import QuantityError, parse_quantity
 
 ResourceVector = dict[str, int]
 
@@ -19,22 +19,27 @@ EPHEMERAL_STORAGE = "ephemeral-storage"
 
 
 def quantity_units(name: str, value: Any) -> int:
-    """Integer amount of resource ``name``: millicores for cpu, rounded up; raises ValueError."""
+    """Integer amount of resource ``name``: millicores for cpu, rounded up; raises ValueError
+    (``bandwidth.quantity.QuantityError``) for text that is no bounded quantity."""
     return _units(name == CPU, str(value))
 
 
 @functools.lru_cache(maxsize=4096)
 def _units(millis: bool, value: str) -> int:
-    amount: Decimal = parse_quantity(value)
+    amount = parse_quantity(value)
     if millis:
-        amount *= 1000
+        with decimal.localcontext(decimal.Context(prec=len(value) + 50)):
+            amount *= 1000  # exact: the precision covers every digit the text can carry
     return math.ceil(amount)
 
 
 def vector(raw: Mapping[str, Any] | None) -> ResourceVector:
     result: ResourceVector = {}
     for name, value in (raw or {}).items():
-        result[name] = quantity_units(name, value)
+        try:
+            result[name] = quantity_units(name, value)
+        except QuantityError as error:
+            raise ValueError(f"{name}={error.value!r} is {error.reason}") from error
     return result
 
 

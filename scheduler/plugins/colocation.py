@@ -3,7 +3,10 @@ and, for the pods that come first, the node where the most siblings can still fo
 
 from __future__ import annotations
 
+import numpy as np
+
 from scheduler.nodeinfo import NodeInfo
+from scheduler.nodetable import SAFE, Floats, NodeTable, Rows
 from scheduler.plugins.framework import PodContext
 
 COLOCATION = "SiblingColocation"
@@ -17,6 +20,11 @@ class SiblingColocation:
         if ctx.workload is None:
             return 0.0
         return float(node.siblings.get(ctx.workload, 0))
+
+    def score_rows(self, ctx: PodContext, table: NodeTable, rows: Rows) -> Floats:
+        if ctx.workload is None:
+            return np.zeros(len(rows), np.float64)
+        return table.siblings(ctx.workload)[rows]
 
 
 class SiblingRoom:
@@ -42,3 +50,29 @@ class SiblingRoom:
                 if need[axis] > 0:
                     room = min(room, max(0, free[axis] - need[axis]) // need[axis])
         return float(room)
+
+    def score_rows(self, ctx: PodContext, table: NodeTable, rows: Rows) -> Floats | None:
+        to_come = ctx.siblings_to_come
+        if ctx.workload is None or to_come == 0:
+            return np.zeros(len(rows), np.float64)
+        pod = ctx.pod
+        columns = table.columns(rows)
+        room = np.full(table.size if isinstance(columns, slice) else len(rows), to_come, np.int64)
+        for resource, amount in pod.requests.items():
+            if amount > 0:
+                if amount >= SAFE:
+                    return None
+                allocatable = table.allocatable(resource)[columns]
+                left = allocatable - table.requested(resource)[columns] - amount
+                room = np.minimum(room, np.maximum(0, left) // amount)
+        if table.unsafe:
+            return None
+        free = table.free[:, columns]
+        has_ledger = table.has_ledger[columns]
+        need = pod.charge
+        for axis in range(4):
+            if need[axis] > 0:
+                fits = np.maximum(0, free[axis] - need[axis]) // need[axis]
+                room = np.where(has_ledger, np.minimum(room, fits), room)
+        scores: Floats = table.picked(room, rows, columns).astype(np.float64)
+        return scores

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from scheduler.nodeinfo import NodeInfo
+from scheduler.nodetable import Floats, Mask, NodeTable, Rows
 from scheduler.plugins.framework import FITS, PodContext, Reasons
+from scheduler.plugins.rows import static_fits, static_reasons, static_scores, template
+from scheduler.podfacts import PodFacts
 
 NAME = "NodeAffinity"
+SCORE = NAME + "/score"
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
 
@@ -46,6 +52,15 @@ def term_matches(term: Mapping[str, Any], labels: Mapping[str, str], node_name: 
     )
 
 
+def required_affinity_matches(pod: PodFacts, labels: Mapping[str, str], node_name: str) -> bool:
+    """The pod's nodeSelector and required node affinity both accept the node."""
+    if any(labels.get(k) != v for k, v in pod.node_selector.items()):
+        return False
+    return not pod.required_node_terms or any(
+        term_matches(t, labels, node_name) for t in pod.required_node_terms
+    )
+
+
 class NodeAffinity:
     name = NAME
 
@@ -54,13 +69,7 @@ class NodeAffinity:
         if not pod.node_selector and not pod.required_node_terms:
             return FITS
         labels = node.facts.labels if node.facts else {}
-        if any(labels.get(k) != v for k, v in pod.node_selector.items()):
-            return (MISMATCH,)
-        if pod.required_node_terms and not any(
-            term_matches(t, labels, node.name) for t in pod.required_node_terms
-        ):
-            return (MISMATCH,)
-        return FITS
+        return FITS if required_affinity_matches(pod, labels, node.name) else (MISMATCH,)
 
     def score(self, ctx: PodContext, node: NodeInfo) -> float:
         if not ctx.pod.preferred_node_terms:
@@ -73,3 +82,20 @@ class NodeAffinity:
                 if term_matches(p.get("preference") or {}, labels, node.name)
             )
         )
+
+    def filter_rows(self, ctx: PodContext, table: NodeTable) -> Mask:
+        pod = ctx.pod
+        if not pod.node_selector and not pod.required_node_terms:
+            return np.ones(table.size, np.bool_)
+        key = template(pod.node_selector, pod.required_node_terms)
+        return static_fits(table, NAME, key, lambda node: self.filter(ctx, node))
+
+    def explain_rows(self, ctx: PodContext, table: NodeTable, rows: Rows) -> list[tuple[str, Mask]]:
+        key = template(ctx.pod.node_selector, ctx.pod.required_node_terms)
+        return static_reasons(table, NAME, key, lambda node: self.filter(ctx, node), rows)
+
+    def score_rows(self, ctx: PodContext, table: NodeTable, rows: Rows) -> Floats:
+        if not ctx.pod.preferred_node_terms:
+            return np.zeros(len(rows), np.float64)
+        key = template(ctx.pod.preferred_node_terms)
+        return static_scores(table, SCORE, key, lambda node: self.score(ctx, node), rows)

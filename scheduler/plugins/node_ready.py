@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from scheduler.nodeinfo import NodeInfo
+from scheduler.nodetable import Mask, NodeTable, Rows
 from scheduler.plugins.framework import FITS, PodContext, Reasons
+from scheduler.plugins.rows import static_fits, static_reasons, template
+from scheduler.plugins.taint_toleration import tolerates
 
 NAME = "NodeReady"
 NOT_READY = "node(s) were not ready"
 UNSCHEDULABLE = "node(s) were unschedulable"
+CORDON_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+"""A cordoned node counts as tainted with this, as for kube-scheduler: a pod tolerating it
+(by key, or with a key-less ``Exists``) may go there."""
 
 
 class NodeReady:
@@ -21,9 +29,16 @@ class NodeReady:
             return (UNSCHEDULABLE,)
         return FITS
 
+    def filter_rows(self, ctx: PodContext, table: NodeTable) -> Mask:
+        return static_fits(table, NAME, template(ctx.pod.tolerations), _bound(self, ctx))
+
+    def explain_rows(self, ctx: PodContext, table: NodeTable, rows: Rows) -> list[tuple[str, Mask]]:
+        return static_reasons(table, NAME, template(ctx.pod.tolerations), _bound(self, ctx), rows)
+
+
+def _bound(plugin: NodeReady, ctx: PodContext) -> Callable[[NodeInfo], Reasons]:
+    return lambda node: plugin.filter(ctx, node)
+
 
 def _tolerates_unschedulable(ctx: PodContext) -> bool:
-    return any(
-        t.get("key") == "node.kubernetes.io/unschedulable" and t.get("operator") == "Exists"
-        for t in ctx.pod.tolerations
-    )
+    return any(tolerates(t, CORDON_TAINT) for t in ctx.pod.tolerations)
