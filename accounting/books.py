@@ -13,7 +13,10 @@ Life of a reservation, as the books see it::
                                    └─ bound to another node ────┴──────► released: BoundElsewhere
 
 A pod bound to the node, not terminal, carrying bandwidth annotations but holding no
-reservation here was placed by another scheduler: it is charged too (source ``Observed``).
+reservation here was placed by another scheduler: it is charged too (source ``Observed``),
+unless a DRA claim holds its bandwidth: with DRA sharing on, what allocated claims hold on the
+node (``bandwidth.dra``) is charged as a whole, and the pods they are reserved for are not
+charged a second time for the annotations that shape their traffic.
 Its annotations that cannot be parsed are reported in ``unhonoured`` and charge nothing.
 
 A Bandwidth the controller creates for a node that already runs such pods starts with a
@@ -22,8 +25,9 @@ with its ledger instead of an empty one.
 
 Two reasons depend on the *absence* of a fact the watch cache may not have delivered yet (a
 pod just created, a binding just made): ``PodDeleted`` and ``NeverBound``. Their releases say
-``needs_fresh_pod``; the controller re-reads those pods and calls ``keep_books`` again before
-it writes.
+``needs_fresh_pod``; the controller re-reads those pods (a ``NeverBound`` one through the fence
+of ``kubeio.fencing``, which stops any binding still on its way) and calls ``keep_books``
+again before it writes.
 """
 
 from __future__ import annotations
@@ -33,18 +37,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from accounting.pods import PodView, ReplicaSetOwner, Workload
+from accounting.pods import ReplicaSetOwner, Workload, workload_of
 from bandwidth.budget import Axis, LinkBudget, Usage
+from bandwidth.dra import DraHolding
 from bandwidth.ledger import overcommitted_axes
-from bandwidth.model import JSON, NodeBandwidth, Reservation
-from bandwidth.request import (
-    BandwidthRequest,
-    InvalidBandwidthAnnotation,
-    RequestPolicy,
-    carries_bandwidth_annotations,
-    request_from_annotations,
-)
+from bandwidth.model import JSON, NodeBandwidth, Reservation, later
+from bandwidth.request import BandwidthRequest, InvalidBandwidthAnnotation
 from kubeio.objects import SUCCEEDED
+from kubeio.pods import PodBasics
 
 SOURCE_SCHEDULER = "Scheduler"
 SOURCE_OBSERVED = "Observed"
@@ -59,6 +59,18 @@ class ReleaseReason(enum.Enum):
 
 
 _NEEDS_FRESH_POD = frozenset({ReleaseReason.POD_DELETED, ReleaseReason.NEVER_BOUND})
+
+# A reservedAt this far ahead of the controller's clock is taken at its word (a scheduler's
+# clock may run a little ahead); beyond it, as a hand edit that would hold bandwidth for ever,
+# the grace counts from when the controller first saw the reservation.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def dated(reservation: Reservation, now: datetime) -> bool:
+    """Whether the reservation's own ``reservedAt`` starts its grace period; otherwise the
+    controller counts from when it first saw the reservation (``first_seen``)."""
+    moment = reservation.reserved_at
+    return moment is not None and moment <= later(now, FUTURE_TOLERANCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +131,7 @@ class Charge:
 class UnhonouredPod:
     """A pod on the node whose bandwidth annotations cannot be read: it is charged nothing."""
 
-    pod: PodView
+    pod: PodBasics
     error: InvalidBandwidthAnnotation
 
 
@@ -132,10 +144,13 @@ class Books:
     unhonoured: tuple[UnhonouredPod, ...]
     review_at: datetime | None
     """When the earliest unbound reservation's grace ends: reconcile again then."""
+    dra: DraHolding | None = None
+    """What DRA claims hold on the node; None when DRA sharing is off."""
 
     @property
     def used(self) -> Usage:
-        return sum((charge.usage() for charge in self.charges), Usage())
+        held = self.dra.usage if self.dra is not None else Usage()
+        return sum((charge.usage() for charge in self.charges), held)
 
     @property
     def remaining(self) -> Usage:
@@ -162,7 +177,7 @@ def _pod_deleted(reservation: Reservation) -> Release:
 
 def _release_of(
     reservation: Reservation,
-    pod: PodView,
+    pod: PodBasics,
     node: str,
     since: datetime,
     grace: timedelta,
@@ -178,7 +193,7 @@ def _release_of(
             ReleaseReason.BOUND_ELSEWHERE,
             f"{who} is bound to node {pod.node_name}, not {node}",
         )
-    if not pod.node_name and now >= since + grace:
+    if not pod.node_name and now - since >= grace:
         return Release(
             reservation,
             ReleaseReason.NEVER_BOUND,
@@ -188,10 +203,11 @@ def _release_of(
 
 
 def rebuilt_reservations(
-    node: str, pods_on_node: Iterable[PodView], *, policy: RequestPolicy, now: datetime
+    node: str, pods_on_node: Iterable[PodBasics], *, now: datetime, limit: int
 ) -> list[Reservation]:
     """The ledger to create a node's Bandwidth with: an entry for every live pod bound to the
-    node whose bandwidth annotations ask for something. Entries carry no ``scheduler`` (the
+    node whose bandwidth annotations ask for something, ``limit`` at most (the CRD's
+    ``maxItems``; the others are charged as observed). Entries carry no ``scheduler`` (the
     controller wrote them, no scheduler did); a pod whose annotations do not read is left out,
     as it is charged nothing (``keep_books`` reports it)."""
     rebuilt = []
@@ -199,34 +215,36 @@ def rebuilt_reservations(
         if (
             pod.node_name != node
             or pod.terminal
-            or not carries_bandwidth_annotations(pod.annotations, policy.keys)
+            or not pod.asks_bandwidth
+            or pod.invalid is not None
+            or pod.bandwidth.is_zero()
         ):
             continue
-        try:
-            request = request_from_annotations(pod.annotations, policy)
-        except InvalidBandwidthAnnotation:
-            continue
-        if not request.is_zero():
-            rebuilt.append(Reservation(pod.uid, pod.name, pod.namespace, request, reserved_at=now))
-    return rebuilt
+        rebuilt.append(
+            Reservation(pod.uid, pod.name, pod.namespace, pod.bandwidth, reserved_at=now)
+        )
+    rebuilt.sort(key=lambda r: (r.pod_namespace, r.pod_name, r.pod_uid))
+    return rebuilt[:limit]
 
 
 def keep_books(
     bandwidth: NodeBandwidth,
-    pods_on_node: Iterable[PodView],
-    reserved_pods: Mapping[str, PodView | None],
+    pods_on_node: Iterable[PodBasics],
+    reserved_pods: Mapping[str, PodBasics | None],
     *,
-    policy: RequestPolicy,
     unbound_grace: timedelta,
     now: datetime,
     replicaset_owner: ReplicaSetOwner,
     first_seen: Mapping[str, datetime] | None = None,
+    dra: DraHolding | None = None,
 ) -> Books:
     """The node's books after releasing what is stale.
 
     ``reserved_pods`` maps a reservation's pod UID to the pod, or to ``None`` (or leaves it
-    out) when no such pod exists. A reservation without ``reservedAt`` has its grace counted
-    from ``first_seen[uid]`` (when the controller first saw it), else from ``now``.
+    out) when no such pod exists. A reservation that is not ``dated`` (no ``reservedAt``, one
+    out of range, or one far in the future) has its grace counted from ``first_seen[uid]``
+    (when the controller first saw it), else from ``now``. ``dra`` is what DRA claims hold on
+    the node, when DRA sharing is on.
     """
     node = bandwidth.node
     first_seen = first_seen or {}
@@ -238,13 +256,17 @@ def keep_books(
         if pod is None or pod.uid != uid:
             releases.append(_pod_deleted(reservation))
             continue
-        since = reservation.reserved_at or first_seen.get(uid) or now
+        since = (
+            reservation.reserved_at
+            if reservation.reserved_at is not None and dated(reservation, now)
+            else first_seen.get(uid) or now
+        )
         release = _release_of(reservation, pod, node, since, unbound_grace, now)
         if release is not None:
             releases.append(release)
             continue
         if not pod.node_name:
-            deadline = since + unbound_grace
+            deadline = later(since, unbound_grace)
             review_at = deadline if review_at is None else min(review_at, deadline)
         charges.append(
             Charge(
@@ -257,23 +279,24 @@ def keep_books(
                 source=SOURCE_SCHEDULER,
                 pod_ip=pod.pod_ip,
                 phase=pod.phase,
-                workload=pod.workload(replicaset_owner),
+                workload=workload_of(pod, replicaset_owner),
             )
         )
     unhonoured: list[UnhonouredPod] = []
+    held_by_claims = dra.pod_uids if dra is not None else frozenset()
     for pod in pods_on_node:
         if (
             pod.node_name != node
             or pod.terminal
             or pod.uid in bandwidth.reservations
-            or not carries_bandwidth_annotations(pod.annotations, policy.keys)
+            or pod.uid in held_by_claims
+            or not pod.asks_bandwidth
         ):
             continue
-        try:
-            request = request_from_annotations(pod.annotations, policy)
-        except InvalidBandwidthAnnotation as error:
-            unhonoured.append(UnhonouredPod(pod, error))
+        if pod.invalid is not None:
+            unhonoured.append(UnhonouredPod(pod, pod.invalid))
             continue
+        request = pod.bandwidth
         charges.append(
             Charge(
                 pod_uid=pod.uid,
@@ -285,7 +308,7 @@ def keep_books(
                 source=SOURCE_OBSERVED,
                 pod_ip=pod.pod_ip,
                 phase=pod.phase,
-                workload=pod.workload(replicaset_owner),
+                workload=workload_of(pod, replicaset_owner),
             )
         )
     charges.sort(key=lambda c: (c.pod_namespace, c.pod_name, c.pod_uid))
@@ -296,4 +319,5 @@ def keep_books(
         releases=tuple(releases),
         unhonoured=tuple(unhonoured),
         review_at=review_at,
+        dra=dra,
     )

@@ -19,9 +19,15 @@ from accounting.capacity import SEED_DEFAULT_CAPACITY
 from accounting.controller import Controller
 from accounting.settings import COMPONENT, AccountingSettings
 from bandwidth.budget import LinkBudget, Usage
-from bandwidth.flags import add_annotation_flags, annotation_keys_from
+from bandwidth.flags import (
+    add_annotation_flags,
+    add_dra_flags,
+    annotation_keys_from,
+    dra_sharing_from,
+)
 from kubeio.config import NoClusterConfig
 from kubeio.daemon import (
+    CannotServe,
     add_common_flags,
     exit_process,
     parse_args_with_config,
@@ -70,6 +76,15 @@ def _selector(text: str) -> LabelSelector:
         raise ValueError(str(error)) from error
 
 
+def _grace(text: str) -> float:
+    # A fence names a reservation by node and reservedAt, in whole seconds: a grace of at least
+    # one second keeps a released reservation and the next one of the same pod apart.
+    seconds = parse_duration(text)
+    if seconds < 1:
+        raise ValueError(f"{text!r}: expected at least 1s")
+    return seconds
+
+
 def _positive_int(text: str) -> int:
     complaint = f"{text!r}: expected a whole number >= 1"
     try:
@@ -101,10 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_annotation_flags(parser)
     parser.add_argument(
         "--unbound-reservation-grace",
-        type=_argument_type(parse_duration),
+        type=_argument_type(_grace),
         default="60s",
-        help="release a reservation whose pod is still unbound this long after its reservedAt "
-        "(default %(default)s)",
+        help="release a reservation whose pod is still unbound this long after its reservedAt, "
+        "at least 1s (default %(default)s)",
     )
     parser.add_argument(
         "--resync-period",
@@ -125,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help="nodes reconciled in parallel (default %(default)s)",
     )
+    add_dra_flags(parser)
     return parser
 
 
@@ -143,6 +159,7 @@ def settings_from_args(args: argparse.Namespace) -> AccountingSettings:
         resync_period_seconds=args.resync_period,
         node_selector=args.node_selector,
         workers=args.workers,
+        dra=dra_sharing_from(args),
     )
 
 
@@ -151,8 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(args)
     try:
         context = start_daemon(args, COMPONENT)
-    except NoClusterConfig as error:
-        log.error("no_cluster", error=str(error))
+    except (NoClusterConfig, CannotServe) as error:
+        log.error("cannot_start", error=str(error))
         return 1
     log.info(
         "settings",
@@ -162,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resync_period_seconds=settings.resync_period_seconds,
         egress_annotation=settings.annotation_keys.egress,
         ingress_annotation=settings.annotation_keys.ingress,
+        dra=settings.dra.describe() if settings.dra else "off",
     )
     controller = Controller(context.api, settings, registry=context.registry)
     return run_daemon(args, context, COMPONENT, controller)

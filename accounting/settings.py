@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from accounting.capacity import SEED_DEFAULT_CAPACITY
 from bandwidth.budget import Usage
+from bandwidth.dra import DraSharing
 from bandwidth.request import AnnotationKeys, RequestPolicy
 from kubeio.labels import LabelSelector
 
@@ -25,6 +26,8 @@ class AccountingSettings:
     node_selector: LabelSelector = field(default_factory=LabelSelector)
     """Nodes the controller manages; the empty selector means every node."""
     workers: int = 4
+    dra: DraSharing | None = None
+    """The DRA driver whose allocated claims count as used on their node; None: off."""
     component: str = COMPONENT
 
     @property

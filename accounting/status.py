@@ -21,6 +21,7 @@ from typing import Any
 
 from accounting.books import Books
 from bandwidth.budget import AXES, Axis
+from bandwidth.dra import holding_status
 from bandwidth.model import JSON, capacity_json, format_time
 
 STATE_READY = "Ready"
@@ -131,7 +132,7 @@ def desired_status(
             now,
         ),
     ]
-    return {
+    status: JSON = {
         "state": state,
         "used": capacity_json(books.used),
         "remaining": capacity_json(books.remaining),
@@ -140,6 +141,9 @@ def desired_status(
         "observedGeneration": generation,
         "updatedAt": format_time(now),
     }
+    if books.dra is not None:
+        status.update(holding_status(books.dra))
+    return status
 
 
 def _comparable(status: Mapping[str, Any] | None) -> JSON:
