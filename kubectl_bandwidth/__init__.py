@@ -5,8 +5,10 @@ Map of the package (pure modules first; only ``snapshot.Reader`` and ``cli`` do 
 - ``errors``     — one-line errors (CRD missing, access denied...) from API failures.
 - ``snapshot``   — LIST once, then replay the lists through the scheduler's ``ClusterState``.
 - ``headroom``   — per node: capacity, charged, free; label selection and sort orders.
-- ``diagnosis``  — per-node verdicts for a pod from the scheduler's filters and scores.
-- ``whatif``     — N replicas placed one after another with the scheduler's decide + assume.
+- ``diagnosis``  — the scheduler's verdict on a pod (``scheduler.verdict``), and each node's
+                   answer from its filters and scores.
+- ``whatif``     — replicas judged one after another as the scheduler would (with assume); a
+                   running workload is scaled; several workloads are simulated together.
 - ``holders``    — the pods holding bandwidth on one node, with their workloads.
 - ``render``     — tables and JSON/YAML documents of all of the above.
 - ``cli``        — flags, the connection, one function per subcommand.

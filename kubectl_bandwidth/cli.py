@@ -9,7 +9,6 @@ before or after the subcommand. Errors are one line on stderr and exit code 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,16 +33,15 @@ from kubectl_bandwidth.snapshot import (
     fetch_cluster,
     fetch_node_holders,
 )
-from kubectl_bandwidth.whatif import read_workload, simulate
-from kubeio.config import NoClusterConfig, load_client_configuration
+from kubectl_bandwidth.whatif import read_workloads, simulate
+from kubeio.config import NoClusterConfig, find_kubeconfig, load_client_configuration
 from kubeio.labels import InvalidSelector, LabelSelector
 from kubeio.resources import PODS
 from kubeio.rest import KubeApi
-from scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfig, ScoreWeights
+from scheduler.config import DEFAULT_SCHEDULER_NAME, SchedulerConfig, ScoreWeights, weight_help
 
 PROG = "kubectl-bandwidth"
 DEFAULT_KEYS = AnnotationKeys()
-DEFAULT_KUBECONFIG = Path("~/.kube/config")
 
 
 def _selector(text: str) -> LabelSelector:
@@ -106,7 +104,7 @@ def _add_cluster_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> No
             f"--weight-{name.replace('_', '-')}",
             type=int,
             default=default(getattr(weights, name)),
-            help=f"as the scheduler's flag (default {getattr(weights, name)})",
+            help=f"as the scheduler's: {weight_help(name)} (default {getattr(weights, name)})",
         )
     group.add_argument(
         "--debug",
@@ -151,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--selector",
         type=_selector,
         default=LabelSelector(),
-        help="node label selector, e.g. zone=a,!virtual",
+        help="node label selector, e.g. zone=a,!virtual (default: every node)",
     )
     _add_output(status)
 
@@ -164,14 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(explain, ("json", "yaml"))
 
     what_if = commands.add_parser(
-        "what-if", help="where a Pod, Deployment or StatefulSet would go, and what it leaves"
+        "what-if",
+        help="where a Pod, Deployment or StatefulSet would go, and what it leaves; a workload "
+        "that already runs is scaled (its pods stay, StatefulSet ordinals continue)",
     )
     _add_cluster_flags(what_if, suppress=True)
     what_if.add_argument(
-        "-f", "--filename", required=True, help="manifest file, or - for standard input"
+        "-f",
+        "--filename",
+        required=True,
+        help="manifest file, or - for standard input; several documents (or a List) get one "
+        "answer per workload, simulated together in file order",
     )
     what_if.add_argument(
-        "--replicas", type=_replicas, help="replicas to place (default: the object's)"
+        "--replicas",
+        type=_replicas,
+        help="replicas the workload should have (default: the manifest's); one workload only",
     )
     _add_namespace(what_if)
     _add_output(what_if)
@@ -204,12 +210,7 @@ def scheduler_config(args: argparse.Namespace) -> SchedulerConfig:
 def kubeconfig_path(flag: str | None) -> str | None:
     """``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config`` if it exists (as kubectl
     does), else ``None`` for the in-cluster service account."""
-    if flag:
-        return flag
-    if os.environ.get("KUBECONFIG"):
-        return os.environ["KUBECONFIG"]
-    default = DEFAULT_KUBECONFIG.expanduser()
-    return str(default) if default.exists() else None
+    return find_kubeconfig(flag, home=True)[0]
 
 
 def context_namespace(path: str | None, context: str | None) -> str:
@@ -227,9 +228,10 @@ def context_namespace(path: str | None, context: str | None) -> str:
 
 
 def connect(args: argparse.Namespace) -> KubeApi:
-    path = kubeconfig_path(args.kubeconfig)
     try:
-        configuration = load_client_configuration(path, context=args.context, pool_size=4)
+        configuration = load_client_configuration(
+            args.kubeconfig, context=args.context, pool_size=4, home=True
+        )
     except NoClusterConfig as error:
         raise NoCluster(str(error)) from error
     return KubeApi(configuration, user_agent=PROG)
@@ -268,8 +270,9 @@ def run_explain(args: argparse.Namespace, reader: Reader, out: TextIO) -> None:
         print(render.render_explanation(explanation, datetime.now(UTC)), file=out)
 
 
-def read_manifest(filename: str, stdin: TextIO) -> dict[str, Any]:
-    """The one object in a YAML or JSON file (``-`` reads standard input)."""
+def read_manifest(filename: str, stdin: TextIO) -> list[dict[str, Any]]:
+    """The objects of a YAML or JSON file (``-`` reads standard input): every document, and
+    the items of a ``List`` (what ``kubectl get -o yaml`` prints)."""
     try:
         text = stdin.read() if filename == "-" else Path(filename).read_text()
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
@@ -277,21 +280,38 @@ def read_manifest(filename: str, stdin: TextIO) -> dict[str, Any]:
         raise BadInput(f"cannot read {filename}: {error.strerror or error}") from error
     except yaml.YAMLError as error:
         raise BadInput(f"{filename} is not valid YAML: {error}".splitlines()[0]) from error
-    if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise BadInput(f"{filename}: expected exactly one object, found {len(documents)}")
-    return documents[0]
+    objects: list[dict[str, Any]] = []
+    for document in documents:
+        items = document.get("items") if isinstance(document, dict) else None
+        if (
+            isinstance(document, dict)
+            and document.get("kind") == "List"
+            and isinstance(items, list)
+        ):
+            objects.extend(items)
+        else:
+            objects.append(document)
+    if not objects:
+        raise BadInput(f"{filename}: no object found")
+    for index, obj in enumerate(objects, start=1):
+        if not isinstance(obj, dict):
+            raise BadInput(f"{filename}: object {index} is not a mapping: {obj!r}"[:200])
+    return objects
 
 
 def run_what_if(args: argparse.Namespace, reader: Reader, out: TextIO) -> None:
-    manifest = read_manifest(args.filename, sys.stdin)
+    objects = read_manifest(args.filename, sys.stdin)
     namespace = args.namespace or context_namespace(kubeconfig_path(args.kubeconfig), args.context)
-    workload = read_workload(manifest, default_namespace=namespace, replicas=args.replicas)
+    workloads, skipped = read_workloads(
+        objects, default_namespace=namespace, replicas=args.replicas
+    )
     snapshot = build_snapshot(fetch_cluster(reader), scheduler_config(args))
-    result = simulate(snapshot, workload)
+    # In file order on one snapshot: each workload sees the ones before it placed.
+    results = [simulate(snapshot, workload) for workload in workloads]
     if args.output in ("json", "yaml"):
-        _print_document(out, render.what_if_document(result), args.output)
+        _print_document(out, render.what_ifs_document(results, skipped), args.output)
     else:
-        print(render.render_what_if(result, wide=args.output == "wide"), file=out)
+        print(render.render_what_ifs(results, skipped, wide=args.output == "wide"), file=out)
 
 
 def run_reservations(args: argparse.Namespace, reader: Reader, out: TextIO) -> None:

@@ -1,9 +1,10 @@
 """Why a pod is where it is, or why it still waits: ``kubectl bandwidth explain``.
 
-Pure. The verdict on each node comes from the scheduler's own code — ``filter_node`` with its
-filters, ``rank`` with its scorers, ``Decider.choose`` for the node it would pick — run
-against the view ``snapshot.build_snapshot`` built, so the counts match what the scheduler
-writes in the pod's ``PodScheduled`` condition as long as the cluster has not changed since.
+Pure. The verdict comes from the scheduler's own code: ``scheduler.verdict`` for the refusal
+or the node it would pick (the code path the scheduling loop takes), ``filter_node`` with its
+filters and ``rank`` with its scorers for each node's row — run against the view
+``snapshot.build_snapshot`` built, so the counts match what the scheduler writes in the pod's
+``PodScheduled`` condition as long as the cluster has not changed since.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from bandwidth.budget import Usage
 from bandwidth.model import Reservation
 from bandwidth.request import BandwidthRequest
 from kubectl_bandwidth.snapshot import Snapshot
-from scheduler.decide import decide, filter_node, rank
+from scheduler.decide import filter_node, rank
 from scheduler.decider import Decider
-from scheduler.explain import unschedulable_message
 from scheduler.plugins.framework import PodContext
 from scheduler.podfacts import PodFacts, read_pod
+from scheduler.verdict import judge, refusal
 
 SOURCE_SCHEDULER = "Scheduler"
 SOURCE_OBSERVED = "Observed"
@@ -54,6 +55,12 @@ class Explanation:
     best: str | None = None
     held_on: str = ""
     held_refused: tuple[str, ...] = ()
+    refused: str = ""
+    """The Event reason when the scheduler turns the pod away before any filter."""
+    nominated: str = ""
+    """The node a preemption made room on for this pending pod."""
+    making_room: tuple[str, ...] = ()
+    """Lower-priority pods preempted on that node, still there (terminating)."""
 
     @property
     def request(self) -> BandwidthRequest:
@@ -117,10 +124,6 @@ def _bound(
     )
 
 
-def unsupported_message(facts: PodFacts) -> str:
-    return "unsupported scheduling constraint(s): " + ", ".join(facts.unsupported)
-
-
 def explain_pod(snapshot: Snapshot, pod: Mapping[str, Any]) -> Explanation:
     """The pod's node and reservation when bound; else every node's verdict, best first."""
     config = snapshot.config
@@ -134,12 +137,25 @@ def explain_pod(snapshot: Snapshot, pod: Mapping[str, Any]) -> Explanation:
         return Explanation(
             facts, ctx, ours, said, summary=f"the pod is {facts.phase}: it waits for no node."
         )
-    # The scheduler rejects these before running any filter; so does this explanation.
-    if facts.invalid:
-        return Explanation(facts, ctx, ours, said, summary=facts.invalid)
-    if facts.unsupported:
-        return Explanation(facts, ctx, ours, said, summary=unsupported_message(facts))
-    return Explanation(facts, ctx, ours, said, **_verdicts(snapshot, ctx))
+    refused = refusal(facts)
+    if refused is not None:  # no filter runs, here as in the scheduler
+        return Explanation(facts, ctx, ours, said, summary=refused.message, refused=refused.reason)
+    return Explanation(
+        facts, ctx, ours, said, **_verdicts(snapshot, ctx), **_nomination(snapshot, facts)
+    )
+
+
+def _nomination(snapshot: Snapshot, facts: PodFacts) -> dict[str, Any]:
+    node = snapshot.state.nominator.node_of(facts.uid)
+    if node is None:
+        return {}
+    info = snapshot.state.nodes.get(node)
+    going = sorted(
+        p.key
+        for p in (info.pods.values() if info is not None else ())
+        if p.preempted and p.deleting and p.priority < facts.priority
+    )
+    return {"nominated": node, "making_room": tuple(going)}
 
 
 def _verdicts(snapshot: Snapshot, ctx: PodContext) -> dict[str, Any]:
@@ -160,15 +176,13 @@ def _verdicts(snapshot: Snapshot, ctx: PodContext) -> dict[str, Any]:
         for index, (name, score) in enumerate(ranked, start=1)
     ]
     rejected.sort(key=lambda verdict: (verdict.reasons, verdict.node))
-    with state.lock:
-        chosen = decider.choose(state, ctx)
+    chosen = judge(state, decider, ctx.pod, assume=False)
     if feasible:
         counts = Counter(reason for verdict in rejected for reason in verdict.reasons)
         summary = available_line(len(feasible), len(nodes), chosen.node, counts)
     else:
         # When no node fits, the scheduler examines every node: its message, word for word.
-        decision = decide(ctx, nodes, decider.filters, decider.scorers)
-        summary = unschedulable_message(decision.nodes_considered, decision.reasons)
+        summary = chosen.message
     holder = state.node_holding(ctx.pod.uid)
     held: dict[str, Any] = {}
     if holder is not None and holder.facts is not None:

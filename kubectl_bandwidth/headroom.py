@@ -2,8 +2,9 @@
 
 Pure. "Charged" is what the scheduler's BandwidthFit filter subtracts from capacity: the
 ledger (``spec.reservations``) plus live pods bound to the node whose bandwidth no ledger entry
-holds (placed by another scheduler: *observed*). Free is capacity minus charged, per axis, and
-is negative on an oversubscribed axis.
+holds (placed by another scheduler: *observed*), plus what DRA claims hold when the accounting
+controller counts them (``status.draUsed``, shown apart as ``dra``). Free is capacity minus
+charged, per axis, and is negative on an oversubscribed axis.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class NodeHeadroom:
     pods: int = 0
     state: str = ""
     problem: str = ""
+    dra: Usage | None = None
+    """Held by DRA claims (part of ``charged``); None when no DRA sharing is reported."""
 
     @property
     def free(self) -> Usage | None:
@@ -70,6 +73,7 @@ def headroom_of(info: NodeInfo, bandwidth_object: Mapping[str, Any] | None) -> N
         pods=len(info.pods),
         state=str(status.get("state") or ""),
         problem=problem,
+        dra=info.dra.usage if "draUsed" in status else None,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from bandwidth.budget import Axis, Datapath, Direction, Usage
+from bandwidth.budget import AXES, Axis, Datapath, Direction, Usage
 from bandwidth.model import capacity_json, format_time
 from bandwidth.request import BandwidthRequest
 from kubectl_bandwidth.diagnosis import Explanation, NodeVerdict
@@ -31,12 +31,8 @@ EMPTY = "·"
 BAR_WIDTH = 6
 OUTPUT_FORMATS = ("wide", "json", "yaml")
 
-# The NIC first: it is the scarce datapath, and the one people come to look at.
-AXES: tuple[Axis, ...] = tuple(
-    Axis(datapath, direction)
-    for datapath in (Datapath.NETWORK, Datapath.LOCAL)
-    for direction in (Direction.UPLINK, Direction.DOWNLINK)
-)
+# Columns follow bandwidth.budget.AXES: local before network, uplink before downlink, as the
+# demo's table and the Bandwidth CRD's printer columns.
 
 
 # Building blocks ---------------------------------------------------------------------------
@@ -126,16 +122,31 @@ def _headroom_cell(row: NodeHeadroom, axis: Axis) -> str:
     return f"{bar(used, capacity)} {used}/{capacity} ({capacity - used} free)"
 
 
+def _dra_cell(dra: Usage | None) -> str:
+    """``net 600/100 local 600/100``: what DRA claims hold, part of the charged amounts."""
+    if dra is None:
+        return "-"
+    return (
+        f"net {dra.network.ul_mbps}/{dra.network.dl_mbps} "
+        f"local {dra.local.ul_mbps}/{dra.local.dl_mbps}"
+    )
+
+
 def render_status(rows: Sequence[NodeHeadroom], *, wide: bool = False) -> str:
     """One line per node: per axis a bar, charged/capacity and free Mbps; totals after."""
     if not rows:
         return "No nodes found."
     headers = ["NODE", *(f"{axis_title(axis)} (Mbps)" for axis in AXES), "PODS"]
+    with_dra = any(row.dra is not None for row in rows)
+    if with_dra:
+        headers.append("DRA UL/DL (Mbps)")
     if wide:
         headers += ["NODE STATUS", "STATE", "RESERVATIONS", "OBSERVED", "PROBLEM"]
     lines = []
     for row in rows:
         cells = [row.name, *(_headroom_cell(row, axis) for axis in AXES), str(row.pods)]
+        if with_dra:
+            cells.append(_dra_cell(row.dra))
         if wide:
             cells += [
                 row.node_condition,
@@ -172,6 +183,7 @@ def status_document(rows: Sequence[NodeHeadroom]) -> JSON:
                 "reservedInLedger": capacity_json(row.in_ledger),
                 "reservations": row.reservations,
                 "observed": row.observed,
+                "heldByDraClaims": _optional_usage(row.dra),
                 "pods": row.pods,
                 "problem": row.problem,
             }
@@ -220,7 +232,8 @@ def render_explanation(explanation: Explanation, now: datetime) -> str:
         )
     else:
         head = f"Pod {pod.key} is {pod.phase} and not bound (scheduler {pod.scheduler_name})."
-    facts.append(("Request", describe_request(explanation.request)))
+    request = f"invalid: {pod.invalid}" if pod.invalid else describe_request(explanation.request)
+    facts.append(("Request", request))
     workload = _workload_line(explanation)
     if workload:
         facts.append(("Workload", workload))
@@ -243,10 +256,36 @@ def render_explanation(explanation: Explanation, now: datetime) -> str:
             facts.append(("Reservation", "none: the pod asks for no bandwidth"))
         if explanation.node_free is not None:
             facts.append(("Node free", usage_line(explanation.node_free)))
+        if pod.preempted:
+            facts.append(
+                (
+                    "Preempted",
+                    "by a scheduler, for a higher-priority pod; it holds its bandwidth "
+                    "until it is gone"
+                    if pod.deleting
+                    else "by a scheduler; its deletion follows",
+                )
+            )
     else:
+        if explanation.nominated:
+            waiting = (
+                f"; waiting for {', '.join(explanation.making_room)} to go"
+                if explanation.making_room
+                else ""
+            )
+            facts.append(
+                (
+                    "Nominated",
+                    f"{explanation.nominated}: a preemption made room there, held for this pod "
+                    f"until it is bound{waiting}",
+                )
+            )
         if explanation.scheduler_message:
             facts.append(("Scheduler said", explanation.scheduler_message))
-        facts.append(("Now", explanation.summary))
+        verdict = explanation.summary
+        if explanation.refused:
+            verdict = f"refused before any node is considered ({explanation.refused}): {verdict}"
+        facts.append(("Now", verdict))
     if explanation.held_on:
         verdict = (
             f"it does not: {'; '.join(explanation.held_refused)}"
@@ -293,7 +332,8 @@ def explanation_document(explanation: Explanation) -> JSON:
         "pod": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid},
         "phase": pod.phase,
         "schedulerName": pod.scheduler_name,
-        "request": _request_json(explanation.request),
+        "request": {**_request_json(explanation.request), "invalid": pod.invalid or None},
+        "refused": explanation.refused or None,
         "workload": (
             {
                 "kind": ctx.workload.kind,
@@ -322,6 +362,8 @@ def explanation_document(explanation: Explanation) -> JSON:
         "summary": explanation.summary or None,
         "best": explanation.best,
         "reservationHeldOn": explanation.held_on or None,
+        "nominatedNodeName": explanation.nominated or None,
+        "preempted": pod.preempted,
         "nodes": [
             {
                 "node": v.node,
@@ -344,8 +386,11 @@ def _request_json(request: BandwidthRequest) -> JSON:
 
 
 def what_if_summary(result: WhatIf) -> list[str]:
-    """``15/15 replicas would be placed: 10 on a, 5 on b.`` and one line per pending reason."""
+    """``15/15 replicas would be placed: 10 on a, 5 on b.`` and one line per pending reason,
+    with the Event reason the scheduler would write."""
     total = len(result.placements)
+    if total == 0:
+        return ["Nothing to place."]
     placed = result.placed
     count = sum(placed.values())
     where = ", ".join(
@@ -353,22 +398,39 @@ def what_if_summary(result: WhatIf) -> list[str]:
     )
     line = f"{count}/{total} replica(s) would be placed"
     lines = [line + (f": {where}." if where else ".")]
-    pending = Counter(p.reason for p in result.placements if p.node is None)
-    for reason, n in pending.items():
-        lines.append(f"{n} would stay Pending: {reason}")
+    pending = Counter((p.reason, p.message) for p in result.placements if p.node is None)
+    for (reason, message), n in pending.items():
+        lines.append(f"{n} would stay Pending ({reason}): {message}")
     return lines
 
 
-def _change_cell(change_before: int, change_after: int, capacity: int) -> str:
-    return f"{change_before} → {change_after} of {capacity}"
+def _existing_line(result: WhatIf) -> str | None:
+    """What already runs of the workload, and what the simulation adds to it."""
+    existing = result.existing
+    if not existing.count:
+        return None
+    line = f"Running: {len(existing.bound)} bound, {len(existing.pending)} pending"
+    if existing.removed:
+        return line + (
+            f"; scaling to {result.workload.replicas} removes {existing.removed} pod(s), "
+            "nothing to place."
+        )
+    pending = f"the {len(existing.pending)} pending and " if existing.pending else ""
+    return line + f"; simulated: {pending}{result.new} new replica(s)."
 
 
 def render_what_if(result: WhatIf, *, wide: bool = False) -> str:
     workload = result.workload
-    lines = [
-        f"{workload}: {workload.replicas} replica(s), each {describe_request(result.request)}.",
-        *what_if_summary(result),
-    ]
+    each = (
+        "each with an invalid bandwidth request"
+        if result.invalid
+        else f"each {describe_request(result.request)}"
+    )
+    lines = [f"{workload}: {workload.replicas} replica(s), {each}."]
+    existing = _existing_line(result)
+    if existing:
+        lines.append(existing)
+    lines += what_if_summary(result)
     if not result.ours:
         lines.append(
             f"Note: the pods name scheduler {result.scheduler_name!r}; the vaclab scheduler "
@@ -393,9 +455,28 @@ def render_what_if(result: WhatIf, *, wide: bool = False) -> str:
         ]
         lines += ["", table(headers, rows)]
     if wide and result.placements:
-        rows = [[p.pod, p.node or "-", p.reason or "-"] for p in result.placements]
+        rows = [
+            [
+                p.pod + (" (exists)" if p.existing else ""),
+                p.node or "-",
+                f"{p.reason}: {p.message}" if p.reason else "-",
+            ]
+            for p in result.placements
+        ]
         lines += ["", table(["POD", "NODE", "REASON"], rows)]
     return "\n".join(lines)
+
+
+def render_what_ifs(results: Sequence[WhatIf], skipped: Sequence[str], *, wide: bool) -> str:
+    """One answer per workload of the manifest, a blank line apart; skipped objects named."""
+    text = "\n\n".join(render_what_if(result, wide=wide) for result in results)
+    if skipped:
+        text += "\n\nSkipped (not a Pod, Deployment or StatefulSet): " + ", ".join(skipped)
+    return text
+
+
+def _change_cell(change_before: int, change_after: int, capacity: int) -> str:
+    return f"{change_before} → {change_after} of {capacity}"
 
 
 def what_if_document(result: WhatIf) -> JSON:
@@ -407,11 +488,23 @@ def what_if_document(result: WhatIf) -> JSON:
             "name": workload.name,
             "replicas": workload.replicas,
         },
-        "request": _request_json(result.request),
+        "request": {**_request_json(result.request), "invalid": result.invalid or None},
         "schedulerName": result.scheduler_name,
         "fits": result.fits,
+        "existing": {
+            "bound": list(result.existing.bound),
+            "pending": [p["metadata"]["name"] for p in result.existing.pending],
+            "removed": result.existing.removed,
+        },
         "placements": [
-            {"pod": p.pod, "node": p.node, "reason": p.reason or None} for p in result.placements
+            {
+                "pod": p.pod,
+                "node": p.node,
+                "reason": p.reason or None,
+                "message": p.message or None,
+                "existing": p.existing,
+            }
+            for p in result.placements
         ],
         "nodes": [
             {
@@ -424,6 +517,18 @@ def what_if_document(result: WhatIf) -> JSON:
             for change in result.changes
         ],
     }
+
+
+def what_ifs_document(results: Sequence[WhatIf], skipped: Sequence[str]) -> JSON:
+    """The one workload's document, or ``items`` with one per workload; ``skipped`` objects."""
+    document: JSON = (
+        what_if_document(results[0])
+        if len(results) == 1
+        else {"items": [what_if_document(result) for result in results]}
+    )
+    if skipped:
+        document["skipped"] = list(skipped)
+    return document
 
 
 # reservations ------------------------------------------------------------------------------

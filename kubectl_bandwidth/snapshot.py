@@ -4,8 +4,8 @@ Two halves, kept apart so the second is tested without a server:
 
 - ``Reader`` (I/O): GET and LIST through ``KubeApi``, each failure turned into a one-line
   ``PluginError`` naming the verb and resource; ``fetch_cluster`` LISTs nodes, Bandwidth
-  objects, ReplicaSets, StatefulSets and live pods, once each; ``fetch_node_holders`` reads
-  one node's Bandwidth object and the pods it names.
+  objects, ReplicaSets, StatefulSets, live pods, namespaces and the volume objects, once each;
+  ``fetch_node_holders`` reads one node's Bandwidth object and the pods it names.
 - ``build_snapshot`` (pure): feeds those lists to ``scheduler.cluster.ClusterState`` through the
   same handlers its watch caches call, so filters and scores see exactly what the scheduler
   would see — minus decisions in flight inside a running scheduler, which no one else can see.
@@ -18,10 +18,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bandwidth.dra import holding_from_status
 from bandwidth.model import GROUP, VERSION
 from kubectl_bandwidth.errors import CrdMissing, NotFoundError, ServerRefused, api_failure
 from kubeio.errors import ApiError
-from kubeio.resources import BANDWIDTHS, NODES, PODS, REPLICASETS, STATEFULSETS, Resource
+from kubeio.resources import (
+    BANDWIDTHS,
+    CSIDRIVERS,
+    CSINODES,
+    CSISTORAGECAPACITIES,
+    NAMESPACES,
+    NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PERSISTENTVOLUMES,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+    STORAGECLASSES,
+    Resource,
+)
 from kubeio.rest import KubeApi
 from kubeio.watchcache import ADDED
 from scheduler.cluster import ClusterState
@@ -115,6 +130,19 @@ class ClusterLists:
     replicasets: list[JSON] = field(default_factory=list)
     statefulsets: list[JSON] = field(default_factory=list)
     pods: list[JSON] = field(default_factory=list)
+    namespaces: list[JSON] = field(default_factory=list)
+    volumes: dict[Resource, list[JSON]] = field(default_factory=dict)
+    """PersistentVolumes, claims, StorageClasses, CSINodes, CSIDrivers, capacities."""
+
+
+VOLUME_KINDS = (
+    PERSISTENTVOLUMES,
+    PERSISTENTVOLUMECLAIMS,
+    STORAGECLASSES,
+    CSINODES,
+    CSIDRIVERS,
+    CSISTORAGECAPACITIES,
+)
 
 
 def fetch_cluster(reader: Reader) -> ClusterLists:
@@ -127,6 +155,8 @@ def fetch_cluster(reader: Reader) -> ClusterLists:
         replicasets=reader.list(REPLICASETS),
         statefulsets=reader.list(STATEFULSETS),
         pods=reader.list(PODS, query={"fieldSelector": LIVE_PODS}),
+        namespaces=reader.list(NAMESPACES),
+        volumes={kind: reader.list(kind) for kind in VOLUME_KINDS},
     )
 
 
@@ -138,6 +168,8 @@ class Snapshot:
     state: ClusterState
     bandwidth_objects: dict[str, JSON]
     ledger_problems: dict[str, str]
+    pods: list[JSON] = field(default_factory=list)
+    """The live pods listed, as the apiserver returned them."""
 
 
 def node_of_bandwidth(obj: Mapping[str, Any]) -> str:
@@ -162,10 +194,28 @@ def build_snapshot(lists: ClusterLists, config: SchedulerConfig) -> Snapshot:
         state.on_node(ADDED, None, node)
     for obj in lists.bandwidths:
         state.on_bandwidth(ADDED, None, obj)
+        # What DRA claims hold, as an accounting controller with --dra-driver wrote it.
+        held = holding_from_status(obj.get("status"))
+        if held is not None:
+            state.set_dra_holding(node_of_bandwidth(obj), held)
     for replicaset in lists.replicasets:
         state.on_replicaset(ADDED, None, replicaset)
     for statefulset in lists.statefulsets:
         state.on_statefulset(ADDED, None, statefulset)
+    for namespace in lists.namespaces:
+        state.on_namespace(ADDED, None, namespace)
+    volumes = state.volumes
+    handlers = {
+        PERSISTENTVOLUMES: volumes.on_volume,
+        PERSISTENTVOLUMECLAIMS: volumes.on_claim,
+        STORAGECLASSES: volumes.on_storage_class,
+        CSINODES: volumes.on_csinode,
+        CSIDRIVERS: volumes.on_driver,
+        CSISTORAGECAPACITIES: volumes.on_capacity,
+    }
+    for kind, items in lists.volumes.items():
+        for obj in items:
+            handlers[kind](ADDED, None, obj)
     for pod in lists.pods:
         state.on_pod(ADDED, None, pod)
     return Snapshot(
@@ -173,6 +223,7 @@ def build_snapshot(lists: ClusterLists, config: SchedulerConfig) -> Snapshot:
         state=state,
         bandwidth_objects={node_of_bandwidth(obj): obj for obj in lists.bandwidths},
         ledger_problems=problems,
+        pods=list(lists.pods),
     )
 
 

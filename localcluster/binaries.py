@@ -47,8 +47,10 @@ own release build does: from the ``k8s.io/client-go`` v0.37 in helm v3.22.0's go
 COMPONENTS: tuple[str, ...] = (ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, HELM)
 """Every binary ``build`` knows, in build order."""
 
+ETCD_MODULE = "go.etcd.io/etcd/server/v3"
+
 GO_PACKAGES: Mapping[str, str] = {
-    ETCD: "go.etcd.io/etcd/server/v3",
+    ETCD: ETCD_MODULE,
     KUBE_APISERVER: "k8s.io/kubernetes/cmd/kube-apiserver",
     KUBE_CONTROLLER_MANAGER: "k8s.io/kubernetes/cmd/kube-controller-manager",
     KUBE_SCHEDULER: "k8s.io/kubernetes/cmd/kube-scheduler",
@@ -184,6 +186,30 @@ def _helm_ldflags() -> str:
     )
 
 
+def required_version(go_mod: str, module: str) -> str:
+    """The version ``go_mod`` (the text of a go.mod) requires of ``module``."""
+    for line in go_mod.splitlines():
+        words = line.split("//")[0].split()
+        if words[:1] == ["require"]:
+            words = words[1:]
+        if len(words) == 2 and words[0] == module:
+            return words[1]
+    raise ValueError(f"go.mod does not require {module}")
+
+
+def component_version(
+    component: str, kubernetes_version: str, gobuild_dir: Path = GOBUILD_DIR
+) -> str:
+    """The version of ``component`` that gets built: etcd's comes from the wrapper module's
+    go.mod, helm's is :data:`HELM_VERSION`, the rest are Kubernetes' own."""
+    _check_component(component)
+    if component == ETCD:
+        return required_version((gobuild_dir / "go.mod").read_text(), ETCD_MODULE)
+    if component == HELM:
+        return HELM_VERSION
+    return kubernetes_version
+
+
 def build_command(component: str, kubernetes_version: str, output: Path) -> list[str]:
     """The Go argv that writes ``component`` to ``output`` (run in :data:`GOBUILD_DIR`,
     ``CGO_ENABLED=0``).
@@ -250,9 +276,8 @@ def build_binary(
     if gobin is not None:
         gobin.mkdir(exist_ok=True)
     argv = build_command(component, kubernetes_version, tmp)
-    log.info(
-        "building %s %s: %s (in %s)", component, kubernetes_version, " ".join(argv), gobuild_dir
-    )
+    version = component_version(component, kubernetes_version, gobuild_dir)
+    log.info("building %s %s: %s (in %s)", component, version, " ".join(argv), gobuild_dir)
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -276,7 +301,7 @@ def build_binary(
             shutil.rmtree(gobin, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
-    log.info("built %s in %.1fs -> %s", component, time.monotonic() - started, target)
+    log.info("built %s %s in %.1fs -> %s", component, version, time.monotonic() - started, target)
     return target
 
 

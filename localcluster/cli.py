@@ -32,7 +32,10 @@ def _build(args: argparse.Namespace) -> int:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
     for component, path in paths.items():
-        print(f"{component}: {path}")
+        # A KUBEBUILDER_ASSETS binary is whatever version was put there.
+        built = binaries.locate(component, args.kubernetes_version).source == "cache"
+        version = binaries.component_version(component, args.kubernetes_version) if built else ""
+        print(f"{component} {version}: {path}" if version else f"{component}: {path}")
     print(f"done in {time.monotonic() - started:.1f}s")
     return 0
 

@@ -386,13 +386,15 @@ class ControlPlane:
             what="ready (/readyz)",
         )
 
-    def restart_apiserver(self) -> float:
-        """Stop kube-apiserver and start it again on the same port and etcd.
+    def restart_apiserver(self, *, down_seconds: float = 0.0) -> float:
+        """Stop kube-apiserver and start it again on the same port and etcd, ``down_seconds``
+        after it stopped.
 
         Returns the seconds until it was ready again. Clients see refused connections in
         between, and watches end: what a rolling apiserver upgrade looks like.
         """
         self._processes.pop("kube-apiserver").stop()
+        time.sleep(down_seconds)
         try:
             return self._start_apiserver()
         except BaseException:
