@@ -12,6 +12,7 @@ from bandwidth.model import new_bandwidth_object
 JSON = dict[str, Any]
 
 NIC_CHOICES_MBPS = (1000, 2500, 10000)
+VSWITCH_MBPS = 20000
 REQUEST_CHOICES = ("10M", "25M", "50M", "100M", "200M")
 
 
@@ -51,9 +52,15 @@ def node_object(name: str, zone: str) -> JSON:
     }
 
 
+def capacity_with_nic(nic_mbps: int) -> Usage:
+    """A bench node's four axes: its NIC each way, and the same virtual switch on every node."""
+    return Usage(
+        local=LinkBudget(VSWITCH_MBPS, VSWITCH_MBPS), network=LinkBudget(nic_mbps, nic_mbps)
+    )
+
+
 def node_capacity(index: int, seed: int = 7) -> Usage:
-    nic = random.Random(seed * 100_003 + index).choice(NIC_CHOICES_MBPS)
-    return Usage(local=LinkBudget(20000, 20000), network=LinkBudget(nic, nic))
+    return capacity_with_nic(random.Random(seed * 100_003 + index).choice(NIC_CHOICES_MBPS))
 
 
 def ledger_object(name: str, capacity: Usage) -> JSON:
@@ -70,6 +77,7 @@ class PodSpec:
     group_size: int
     egress: str
     ingress: str
+    link_local: bool = False
 
 
 def workload(pods: int, seed: int = 7) -> list[PodSpec]:
@@ -100,11 +108,13 @@ def pod_object(
     scheduler_name: str,
     namespace: str,
     as_extended_resources: bool = False,
+    annotate: bool = True,
     uid: str = "",
     node_name: str = "",
 ) -> JSON:
     """The pod as our scheduler sees it (annotations) or as kube-scheduler would need it
-    (the same Mbps as extended resources, the way bandwidth is modelled without us)."""
+    (the same Mbps as extended resources, the way bandwidth is modelled without us).
+    ``annotate=False`` leaves the bandwidth out (a contender that asks for it another way)."""
     metadata: JSON = {"name": spec.name, "namespace": namespace, "labels": {"bench": "1"}}
     if uid:
         metadata["uid"] = uid
@@ -115,11 +125,13 @@ def pod_object(
     if as_extended_resources:
         requests[EGRESS_RESOURCE] = str(_mbps(spec.egress))
         requests[INGRESS_RESOURCE] = str(_mbps(spec.ingress))
-    else:
+    elif annotate:
         metadata["annotations"] = {
             "kubernetes.io/egress-bandwidth": spec.egress,
             "kubernetes.io/ingress-bandwidth": spec.ingress,
         }
+        if spec.link_local:
+            metadata["annotations"]["bandwidth.vaclab.org/link-local"] = "true"
     body: JSON = {
         "apiVersion": "v1",
         "kind": "Pod",
