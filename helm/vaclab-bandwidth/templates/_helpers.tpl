@@ -6,6 +6,9 @@ Names, labels and the values both daemons share.
   vaclab-bandwidth.selectorLabels (dict "root" $ "component" C)  a Deployment's selector
   vaclab-bandwidth.egressAnnotation / .ingressAnnotation         seed value > preset
   vaclab-bandwidth.mbps (dict "seed" V "default" D)              seed capacity > default
+  vaclab-bandwidth.checkReplicas (dict "root" $ "component" C "daemon" D)  fails on two
+                                                                 writers without election
+  vaclab-bandwidth.pluginFlags                                   kubectl bandwidth's flags
 */}}
 
 {{- define "vaclab-bandwidth.name" -}}
@@ -108,6 +111,22 @@ when set, 0 included, else the default. int64 keeps 1000000 from printing as 1e+
 {{- end }}
 {{- end }}
 
+{{/* DRA sharing flags both daemons take (include only when dra.driver is set). */}}
+{{- define "vaclab-bandwidth.draArgs" -}}
+- {{ printf "--dra-driver=%v" .driver | quote }}
+- {{ printf "--dra-nic-device=%v" .nicDevice | quote }}
+- {{ printf "--dra-vswitch-device=%v" .vswitchDevice | quote }}
+- {{ printf "--dra-uplink-capacity=%v" .uplinkCapacity | quote }}
+- {{ printf "--dra-downlink-capacity=%v" .downlinkCapacity | quote }}
+{{- end }}
+
+{{/* The reads of DRA sharing, kubeio.dra's two watch caches (only when dra.driver is set). */}}
+{{- define "vaclab-bandwidth.draRules" -}}
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceclaims", "resourceslices"]
+  verbs: ["list", "watch"]
+{{- end }}
+
 {{/* The lease each daemon holds when leader election is on (also its Role's resourceNames). */}}
 {{- define "vaclab-bandwidth.schedulerLease" -}}
 {{- .Values.schedulerName }}
@@ -134,9 +153,20 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .daemon.affinity }}
+{{- if .daemon.affinity }}
 affinity:
-  {{- toYaml . | nindent 2 }}
+  {{- toYaml .daemon.affinity | nindent 2 }}
+{{- else }}
+{{- /* Replicas prefer different nodes: a node lost takes the leader, not the standby too. */}}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "vaclab-bandwidth.selectorLabels" . | nindent 14 }}
 {{- end }}
 {{- with .root.Values.podSecurityContext }}
 securityContext:
@@ -223,4 +253,32 @@ subjects:
   - kind: ServiceAccount
     name: {{ include "vaclab-bandwidth.componentName" . }}
     namespace: {{ .root.Release.Namespace }}
+{{- end }}
+
+{{/* Two replicas without leader election would both schedule (or both keep the books). */}}
+{{- define "vaclab-bandwidth.checkReplicas" -}}
+{{- if and (gt (int .daemon.replicas) 1) (not .root.Values.leaderElection.enabled) }}
+{{- fail (printf "%s.replicas=%d needs leaderElection.enabled=true: without a Lease every replica would %s at once" .component (int .daemon.replicas) (ternary "schedule" "write the books" (eq .component "scheduler"))) }}
+{{- end }}
+{{- end }}
+
+{{/* The flags kubectl bandwidth needs to see what this scheduler sees ("" when the
+defaults match). */}}
+{{- define "vaclab-bandwidth.pluginFlags" -}}
+{{- $flags := list }}
+{{- if ne .Values.schedulerName "vaclab-scheduler" }}
+{{- $flags = append $flags (printf "--scheduler-name %s" .Values.schedulerName) }}
+{{- end }}
+{{- $egress := include "vaclab-bandwidth.egressAnnotation" . }}
+{{- if ne $egress "kubernetes.io/egress-bandwidth" }}
+{{- $flags = append $flags (printf "--egress-annotation %s" $egress) }}
+{{- end }}
+{{- $ingress := include "vaclab-bandwidth.ingressAnnotation" . }}
+{{- if ne $ingress "kubernetes.io/ingress-bandwidth" }}
+{{- $flags = append $flags (printf "--ingress-annotation %s" $ingress) }}
+{{- end }}
+{{- if ne .Values.annotations.linkLocal "bandwidth.vaclab.org/link-local" }}
+{{- $flags = append $flags (printf "--link-local-annotation %s" .Values.annotations.linkLocal) }}
+{{- end }}
+{{- join " " $flags }}
 {{- end }}
