@@ -6,9 +6,10 @@ with an audit of the books (``support``). ``docs/reliability.md`` tabulates what
 - ``lab``                  — a :class:`~tests.faults.support.Lab` on the shared control plane:
                              its own node scope, namespace and scheduler name, so its daemons
                              never touch another test's objects; everything is removed after.
-- ``private_lab``          — a factory ``make(crds=True)`` of a dedicated ``ControlPlane`` and a
-                             lab on it, for faults that must not disturb the shared one
-                             (apiserver restart, etcd compaction, CRD missing); stopped after.
+- ``private_lab``          — a factory ``make(crds=True, etcd_args=None)`` of a dedicated
+                             ``ControlPlane`` and a lab on it, for faults that must not disturb
+                             the shared one (apiserver restart, etcd compaction, CRD missing,
+                             a smaller etcd request limit); stopped after.
 
 Daemon logs are kept under the test's ``tmp_path`` (``<name>.log``), which pytest prints on
 failure through the assertion messages.
@@ -55,8 +56,10 @@ PrivateLab = Callable[..., tuple[ControlPlane, Lab]]
 def private_lab(tmp_path: Path) -> Iterator[PrivateLab]:
     started: list[tuple[ControlPlane, ApiClient, KubeApi, Lab]] = []
 
-    def make(*, crds: bool = True) -> tuple[ControlPlane, Lab]:
-        cp = ControlPlane()
+    def make(
+        *, crds: bool = True, etcd_args: dict[str, str] | None = None
+    ) -> tuple[ControlPlane, Lab]:
+        cp = ControlPlane(etcd_args=etcd_args)
         try:
             cp.start()
         except MissingBinaryError as exc:

@@ -11,7 +11,14 @@ Faults, each for a bounded time:
 - :meth:`inject` — for ``seconds``, answer a ``share`` of requests itself with one of
   ``statuses`` (``429`` carries ``Retry-After: 1``) instead of forwarding them;
 - :meth:`partition` / :meth:`heal` — drop every open connection (watches included) and
-  close new ones unanswered, as a network partition between the daemons and the apiserver.
+  close new ones unanswered, as a network partition between the daemons and the apiserver;
+- :meth:`target` — for the requests of one verb whose path contains a given part (the
+  binding of one pod, the GETs of one pod), for ``seconds`` or the next ``count`` of them:
+  answer with a status, forward the request and lose its answer (the write happened, the
+  client never hears so), or forward it only after a delay;
+- :meth:`hold` / :meth:`release` — keep the events of watches whose path contains a given
+  part (``"/bandwidths"``) from the daemon until released (or the connection is dropped): a
+  watch that lags behind, as when the apiserver's watch cache or the network is slow.
 
 Every request is recorded (time, user agent, verb, path, status answered, injected or not)
 for the test to count. The proxy stops by itself after ``max_seconds`` or ``max_requests``,
@@ -71,6 +78,25 @@ class Record:
         return self.action == "answer"
 
 
+@dataclass
+class _Target:
+    method: str
+    path_part: str
+    action: str  # "answer", "lose" or "delay"
+    status: int
+    delay: float
+    until: float
+    remaining: int | None
+
+    def matches(self, method: str, path: str, now: float) -> bool:
+        return (
+            method == self.method
+            and self.path_part in path.split("?")[0]
+            and now < self.until
+            and (self.remaining is None or self.remaining > 0)
+        )
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -95,6 +121,9 @@ class FaultProxy:
         self._fault_share = 0.0
         self._fault_statuses: tuple[int, ...] = ()
         self._partitioned = False
+        self._targets: list[_Target] = []
+        self._held: set[str] = set()
+        self._held_changed = threading.Condition(self._lock)
         self._stopped = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -119,6 +148,9 @@ class FaultProxy:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        with self._lock:
+            self._held.clear()
+            self._held_changed.notify_all()
         self._deadline.cancel()
         self._drop_connections()
         self._server.shutdown()
@@ -161,14 +193,57 @@ class FaultProxy:
             self._fault_until = time.monotonic() + seconds
 
     def partition(self) -> None:
-        """Drop every connection and leave new requests unanswered until :meth:`heal`."""
+        """Drop every connection and leave new requests unanswered until :meth:`heal`; held
+        watch events are dropped with their connections."""
         with self._lock:
             self._partitioned = True
+            self._held.clear()
+            self._held_changed.notify_all()
         self._drop_connections()
 
     def heal(self) -> None:
         with self._lock:
             self._partitioned = False
+
+    def target(
+        self,
+        method: str,
+        path_part: str,
+        *,
+        status: int = 0,
+        lose_answer: bool = False,
+        delay: float = 0.0,
+        seconds: float = float("inf"),
+        count: int | None = None,
+    ) -> None:
+        """For ``method`` requests whose path contains ``path_part``: answer ``status``, or
+        forward and ``lose_answer``, or forward after ``delay`` seconds; for ``seconds`` or
+        the next ``count`` such requests, whichever ends first. Targets are tried in the
+        order they were set, before :meth:`inject`."""
+        action = "answer" if status else "lose" if lose_answer else "delay"
+        until = time.monotonic() + seconds
+        with self._lock:
+            self._targets.append(_Target(method, path_part, action, status, delay, until, count))
+
+    def hold(self, path_part: str) -> None:
+        """Keep watch events on paths containing ``path_part`` until :meth:`release`."""
+        with self._lock:
+            self._held.add(path_part)
+
+    def release(self, path_part: str) -> None:
+        with self._lock:
+            self._held.discard(path_part)
+            self._held_changed.notify_all()
+
+    def _deliver(self, path: str) -> bool:
+        """Wait while events on ``path`` are held; False when they are to be dropped instead
+        (a partition or the proxy's end came first)."""
+        if "watch=true" not in path:
+            return True
+        with self._lock:
+            while any(part in path for part in self._held) and not self._stopped.is_set():
+                self._held_changed.wait(0.2)
+            return not (self._partitioned or self._stopped.is_set())
 
     def records(self) -> list[Record]:
         with self._lock:
@@ -189,21 +264,29 @@ class FaultProxy:
             else:
                 self._sockets.discard(sock)
 
-    def _decide(self, agent: str, method: str, path: str) -> tuple[str, int]:
-        """``("drop", 0)``, ``("answer", status)`` or ``("forward", 0)``; records the request."""
+    def _decide(self, agent: str, method: str, path: str) -> tuple[str, int, float]:
+        """``(action, status, delay)``: ``drop``, ``answer`` (with ``status``), ``lose``
+        (forward, drop the answer) or ``forward`` (after ``delay``); records the request."""
         now = time.monotonic()
+        delay = 0.0
         with self._lock:
+            target = next((t for t in self._targets if t.matches(method, path, now)), None)
+            if target is not None and target.remaining is not None:
+                target.remaining -= 1
             if len(self._records) >= self._max_requests:
                 action, status = "drop", 0
                 threading.Thread(target=self.stop, daemon=True).start()
             elif self._partitioned:
                 action, status = "drop", 0
+            elif target is not None and target.action != "delay":
+                action, status = target.action, target.status
             elif now < self._fault_until and self._random.random() < self._fault_share:
                 action, status = "answer", self._random.choice(self._fault_statuses)
             else:
                 action, status = "forward", 0
+                delay = target.delay if target is not None else 0.0
             self._records.append(Record(now, agent, method, path, action, status))
-            return action, status
+            return action, status, delay
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -235,16 +318,21 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 agent = self.headers.get("User-Agent", "")
-                action, status = proxy._decide(agent, self.command, self.path)
+                action, status, delay = proxy._decide(agent, self.command, self.path)
                 if action == "drop":
-                    self.close_connection = True
-                    with contextlib.suppress(OSError):
-                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self._drop()
                     return
                 if action == "answer":
                     self._answer(status)
                     return
-                self._forward(body)
+                if delay:
+                    time.sleep(delay)
+                self._forward(body, lose_answer=action == "lose")
+
+            def _drop(self) -> None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
             def _answer(self, status: int) -> None:
                 reason = "TooManyRequests" if status == 429 else "InternalError"
@@ -274,7 +362,7 @@ class FaultProxy:
                     )
                 return self.upstream
 
-            def _forward(self, body: bytes | None) -> None:
+            def _forward(self, body: bytes | None, *, lose_answer: bool = False) -> None:
                 headers = {
                     key: value
                     for key, value in self.headers.items()
@@ -290,6 +378,11 @@ class FaultProxy:
                     # The apiserver is away (restarting): the client sees a dropped connection.
                     self._close_upstream()
                     self.close_connection = True
+                    return
+                if lose_answer:
+                    response.read()
+                    self._close_upstream()
+                    self._drop()
                     return
                 try:
                     self._relay(response)
@@ -331,6 +424,8 @@ class FaultProxy:
                     chunk = response.read1(64 * 1024)
                     if not chunk:
                         break
+                    if not proxy._deliver(self.path):
+                        raise OSError("held watch events dropped")
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")

@@ -187,9 +187,14 @@ class Lab:
             )
 
     def make_nodes(
-        self, count: int, network_mbps: int = 1000, local_mbps: int = 20000
+        self,
+        count: int,
+        network_mbps: int | str = 1000,
+        local_mbps: int | str = 20000,
+        **node: Any,
     ) -> list[str]:
-        """Simulated nodes whose annotations give the accounting controller their capacity."""
+        """Simulated nodes whose annotations give the accounting controller their capacity;
+        ``node`` goes to ``create_simulated_nodes`` (``cpu="..."``, ``taints=[...]``)."""
         capacity = {
             "bandwidth.vaclab.org/network-ul-mbps": str(network_mbps),
             "bandwidth.vaclab.org/network-dl-mbps": str(network_mbps),
@@ -203,6 +208,7 @@ class Lab:
             start_index=len(self.nodes),
             labels={SCOPE_LABEL: self.scope},
             annotations=capacity,
+            **node,
         )
         self.nodes.extend(names)
         return names
@@ -235,6 +241,7 @@ class Lab:
         annotations: dict[str, str] | None = None,
         node_selector: dict[str, str] | None = None,
         scheduler_name: str = "",
+        requests: dict[str, str] | None = None,
     ) -> JSON:
         notes = dict(annotations or {})
         if egress is not None:
@@ -252,7 +259,7 @@ class Lab:
                     {
                         "name": "app",
                         "image": "registry.k8s.io/pause:3.10",
-                        "resources": {"requests": {"cpu": "10m"}},
+                        "resources": {"requests": requests or {"cpu": "10m"}},
                     }
                 ],
             },
@@ -280,6 +287,18 @@ class Lab:
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(create, names))
+
+    def bind(self, name: str, node: str) -> None:
+        """Bind a pod as another scheduler would (``pods/binding``)."""
+        self.kube.create(
+            PODS.path(namespace=self.namespace, name=name, subresource="binding"),
+            {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            },
+        )
 
     def delete_pod(self, name: str) -> None:
         with contextlib.suppress(NotFound):

@@ -28,7 +28,7 @@ import pytest
 from bandwidth.budget import LinkBudget, Usage
 from bandwidth.model import Reservation, capacity_json, new_bandwidth_object, parse_bandwidth
 from bandwidth.request import BandwidthRequest
-from kubeio.guarded import patch_if_generation
+from kubeio.guarded import patch_if_spec_unchanged
 from kubeio.resources import BANDWIDTHS
 from kubeio.rest import JSON_PATCH
 from tests.faults.support import Lab, wait_for
@@ -78,9 +78,10 @@ def test_hand_edited_bandwidths_are_read_repaired_or_ignored_and_both_daemons_go
         )
         for i in range(2)
     ]
-    patch_if_generation(
+    patch_if_spec_unchanged(
         lab.kube,
         BANDWIDTHS.path(name=ghosts),
+        before.uid,
         before.generation,
         [{"op": "add", "path": "/spec/reservations", "value": [p.to_json() for p in phantoms]}],
     )

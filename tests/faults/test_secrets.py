@@ -17,7 +17,7 @@ import pytest
 
 from bandwidth.model import parse_bandwidth
 from kubeio.errors import Forbidden, NotFound
-from kubeio.guarded import patch_if_generation
+from kubeio.guarded import patch_if_spec_unchanged
 from kubeio.resources import BANDWIDTHS
 from localcluster import ControlPlane
 from tests.faults.support import Daemon, Lab, wait_for
@@ -143,9 +143,10 @@ def test_an_identity_without_a_role_cannot_change_reservations(
     path = BANDWIDTHS.path(name=node)
     try:
         for write in (
-            lambda: patch_if_generation(
+            lambda: patch_if_spec_unchanged(
                 nobody,
                 path,
+                ledger.uid,
                 ledger.generation,
                 [{"op": "add", "path": "/spec/reservations", "value": [entry]}],
             ),

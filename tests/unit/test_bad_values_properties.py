@@ -2,6 +2,8 @@
 
 - pod annotations of any text: a request within bounds, or ``InvalidBandwidthAnnotation``
   naming the key and the value (the scheduler's pod reader keeps it as the pod's ``invalid``);
+- node capacity labels and annotations of any text: a capacity, or ``CapacityError`` naming
+  the node, the key and the value;
 - a Bandwidth object edited into any shape inside ``spec``: a typed view, with the entries it
   cannot read listed in ``problems``, or ``MalformedBandwidth`` naming the capacity field.
 """
@@ -13,6 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from accounting.capacity import CAPACITY_KEYS, CapacityError, node_capacity
 from bandwidth.model import MalformedBandwidth, parse_bandwidth
 from bandwidth.quantity import MAX_REQUEST_MBPS
 from bandwidth.request import (
@@ -38,6 +41,9 @@ values = st.one_of(
             "999999999G",
             "-5M",
             "1e400",
+            "1e1000006",
+            "1e-1000006",
+            "-1e1000006M",
             "0x10",
             "NaN",
             "1 G",
@@ -46,6 +52,10 @@ values = st.one_of(
         ]
     ),
     st.from_regex(r"[0-9]{1,12}(\.[0-9]{1,4})?[kMGTPE]?i?", fullmatch=True),
+    st.from_regex(r"-?[0-9]{1,3}[eE][+-]?[0-9]{1,10}[kMGTPE]?i?", fullmatch=True),
+)
+quantities = st.one_of(
+    values, st.sampled_from(["1e1000006", "10e1000005", "99999999999999999999Ei", "Infinity"])
 )
 pod_annotations = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), values, max_size=4)
 
@@ -62,19 +72,36 @@ def test_annotations_read_as_a_bounded_request_or_a_named_error(notes: dict[str,
     assert 0 <= request.dl_mbps <= MAX_REQUEST_MBPS
 
 
-@given(pod_annotations, st.text(min_size=1, max_size=253), st.text(max_size=12))
+@given(pod_annotations, st.text(min_size=1, max_size=253), quantities, quantities)
 def test_the_scheduler_reads_any_pod_without_raising(
-    notes: dict[str, str], name: str, cpu: str
+    notes: dict[str, str], name: str, cpu: str, memory: str
 ) -> None:
+    requests = {"cpu": cpu, "memory": memory}
     pod = {
         "metadata": {"name": name, "namespace": "ns", "uid": "u", "annotations": notes},
-        "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]},
+        "spec": {"containers": [{"name": "c", "resources": {"requests": requests}}]},
     }
     facts = read_pod(pod, RequestPolicy())
     try:
         request_from_annotations(notes, RequestPolicy())
     except InvalidBandwidthAnnotation as error:
         assert facts.invalid == str(error) and facts.bandwidth.is_zero()
+
+
+capacity_values = st.dictionaries(st.sampled_from(CAPACITY_KEYS), quantities, max_size=4)
+
+
+@given(capacity_values, capacity_values)
+def test_node_capacity_reads_as_numbers_or_a_named_error(
+    labels: dict[str, str], annotations: dict[str, str]
+) -> None:
+    try:
+        capacity = node_capacity("n1", labels, annotations)
+    except CapacityError as error:
+        assert error.node == "n1" and error.key in CAPACITY_KEYS
+        assert error.value in (labels.get(error.key), annotations.get(error.key))
+        return
+    assert all(0 <= value <= MAX_REQUEST_MBPS for value in capacity.capacity.as_tuple())
 
 
 json_values = st.recursive(

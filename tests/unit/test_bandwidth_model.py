@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from bandwidth.budget import LinkBudget, Usage
-from bandwidth.model import new_bandwidth_object, parse_bandwidth
+from bandwidth.model import MAX_RESERVATIONS, new_bandwidth_object, parse_bandwidth
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CAPACITY = Usage(LinkBudget(20000, 20000), LinkBudget(1000, 1000))
 
@@ -21,3 +27,10 @@ def test_spec_node_may_be_left_out() -> None:
     del obj["spec"]["node"]
     ledger = parse_bandwidth(obj)
     assert (ledger.node, ledger.problems) == ("node-1", ())
+
+
+def test_the_crd_holds_as_many_reservations_as_the_daemons_write() -> None:
+    crd = yaml.safe_load((ROOT / "crds" / "bandwidths.networking.vaclab.org.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    reservations = schema["properties"]["spec"]["properties"]["reservations"]
+    assert reservations["maxItems"] == MAX_RESERVATIONS

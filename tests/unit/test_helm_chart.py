@@ -36,12 +36,17 @@ def values() -> dict[str, Any]:
     return loaded
 
 
-def test_the_charts_crd_is_a_link_to_the_top_level_file() -> None:
-    link = CHART_DIR / "crds" / CRD_NAME
-    assert link.is_symlink()
-    assert os.readlink(link) == f"../../../crds/{CRD_NAME}"
-    assert link.resolve() == (default_crd_dir() / CRD_NAME).resolve()
+def test_the_crd_lives_in_the_chart_and_the_top_level_file_links_to_it() -> None:
+    """One source: helm reads links with a warning on every command, so the chart holds the
+    file and the repository's crds/ (kubectl apply -f crds/, the tests) links to it."""
+    chart_file = CHART_DIR / "crds" / CRD_NAME
+    assert chart_file.is_file() and not chart_file.is_symlink()
     assert sorted(p.name for p in (CHART_DIR / "crds").iterdir()) == [CRD_NAME]
+    link = default_crd_dir() / CRD_NAME
+    assert link.is_symlink()
+    assert os.readlink(link) == f"../helm/vaclab-bandwidth/crds/{CRD_NAME}"
+    assert link.resolve() == chart_file.resolve()
+    assert sorted(p.name for p in default_crd_dir().iterdir()) == [CRD_NAME]
 
 
 def test_app_version_is_the_package_version() -> None:

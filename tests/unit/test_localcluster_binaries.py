@@ -123,3 +123,33 @@ def test_failed_build_leaves_no_partial_binary(tmp_path: Path, fake_go_env: dict
         binaries.build_binary("kube-apiserver", VERSION, env=env)
     cache = tmp_path / "cache" / "controlplane" / VERSION
     assert list(cache.iterdir()) == []
+
+
+def test_each_component_is_logged_with_its_own_version(
+    fake_go_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert binaries.component_version("etcd", VERSION) == "v3.7.0"  # the real go.mod's
+    assert binaries.component_version("helm", VERSION) == binaries.HELM_VERSION == "v3.22.0"
+    assert binaries.component_version("kube-apiserver", VERSION) == VERSION
+    caplog.set_level("INFO", logger="localcluster.binaries")
+    binaries.ensure_binaries(["etcd", "kube-scheduler"], VERSION, env=fake_go_env)
+    said = [r.getMessage() for r in caplog.records]
+    assert [m.split(":")[0] for m in said if m.startswith("building")] == [
+        "building etcd v3.7.0",
+        "building kube-scheduler v1.37.2",
+    ]
+    assert [" ".join(m.split()[:3]) for m in said if m.startswith("built")] == [
+        "built etcd v3.7.0",
+        "built kube-scheduler v1.37.2",
+    ]
+
+
+def test_required_version_reads_single_and_block_requires() -> None:
+    go_mod = (
+        "module x\n\nrequire example.com/a v1.2.3\n"
+        "require (\n\tgo.etcd.io/etcd/server/v3 v3.7.0 // indirect\n)\n"
+    )
+    assert binaries.required_version(go_mod, "example.com/a") == "v1.2.3"
+    assert binaries.required_version(go_mod, binaries.ETCD_MODULE) == "v3.7.0"
+    with pytest.raises(ValueError, match="does not require"):
+        binaries.required_version(go_mod, "example.com/missing")

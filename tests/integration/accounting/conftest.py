@@ -31,7 +31,7 @@ from bandwidth.model import Reservation, parse_bandwidth, reservations_patch
 from bandwidth.request import BandwidthRequest
 from kubeio.config import load_client_configuration
 from kubeio.errors import Conflict, NotFound
-from kubeio.guarded import patch_if_generation
+from kubeio.guarded import patch_if_spec_unchanged
 from kubeio.labels import LabelSelector
 from kubeio.resources import BANDWIDTHS, EVENTS, NODES, PODS
 from kubeio.rest import KubeApi
@@ -122,6 +122,9 @@ def scope(kube: KubeApi, api_client: Any) -> Iterator[Scope]:
     made.cleanup()
 
 
+READS = ("GET", "LIST", "WATCH")
+
+
 class RequestCounter:
     """Counts the requests a controller sends, by verb and resource: the writes it costs."""
 
@@ -135,7 +138,7 @@ class RequestCounter:
 
     def writes(self) -> dict[tuple[str, str], int]:
         with self._lock:
-            return {key: n for key, n in self.counts.items() if key[0] != "GET"}
+            return {key: n for key, n in self.counts.items() if key[0] not in READS}
 
     def total_writes(self) -> int:
         return sum(self.writes().values())
@@ -274,9 +277,10 @@ def reserve(kube: KubeApi, node: str, pod: JSON, ul: int, dl: int, **extra: Any)
         entries = dict(current.reservations)
         entries[entry.pod_uid] = entry
         try:
-            patch_if_generation(
+            patch_if_spec_unchanged(
                 kube,
                 BANDWIDTHS.path(name=node),
+                current.uid,
                 current.generation,
                 reservations_patch(entries.values()),
             )

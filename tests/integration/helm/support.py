@@ -43,6 +43,7 @@ PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "ServiceMonitor": "servicemonitors",
+    "PodDisruptionBudget": "poddisruptionbudgets",
 }
 
 

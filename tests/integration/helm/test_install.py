@@ -34,8 +34,8 @@ CRD_PATH = (
 def test_install_admits_every_object_and_uninstall_keeps_the_bandwidths(
     release: Release, kube: KubeApi
 ) -> None:
-    # Without --skip-crds: helm reads crds/ through the symlink and skips the CRD, which the
-    # session installed already.
+    # Without --skip-crds: helm reads the chart's crds/ and skips the CRD, which the session
+    # installed already.
     release.values = {}  # installed: the fixture uninstalls it
     _, log = release.helm.run_logged(
         "install", release.name, str(CHART_DIR), "--namespace", release.namespace, "--debug"
@@ -44,7 +44,7 @@ def test_install_admits_every_object_and_uninstall_keeps_the_bandwidths(
     status = release.helm.run("status", release.name, "--namespace", release.namespace)
     assert "STATUS: deployed" in status
     objects = release.manifest()
-    assert len(objects) == 16
+    assert len(objects) == 18
     for obj in objects:
         stored = kube.get(object_path(obj))
         assert stored["metadata"]["labels"]["app.kubernetes.io/instance"] == release.name
@@ -96,7 +96,7 @@ def test_upgrade_with_seed_values_rolls_the_new_flags_out(release: Release, kube
     )
 
 
-def test_a_first_install_creates_the_crd_from_the_linked_file(
+def test_a_first_install_creates_the_crd_from_the_charts_file(
     helm_binary: Path, tmp_path: Path
 ) -> None:
     """On a cluster of its own that has never seen the CRD, helm install creates it."""

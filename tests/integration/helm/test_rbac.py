@@ -15,6 +15,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,26 +36,36 @@ from tests.integration.helm.support import (
     wait_for,
     write_token_kubeconfig,
 )
+from tests.integration.scheduler.volumes.storage import Storage
 
 SCOPE_LABEL = "helm.test.vaclab.org/scope"
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
+JSON = dict[str, Any]
 Grant = tuple[str, str, str]
 """(API group, resource, subresource)"""
 
 SCHEDULER_NEEDS: dict[Grant, set[str]] = {
-    ("", "pods", ""): {"get", "list", "watch"},
+    ("", "pods", ""): {"get", "list", "watch", "delete"},  # delete: preemption's victims
     ("", "pods", "binding"): {"create"},
     ("", "pods", "status"): {"patch"},
     ("", "nodes", ""): {"list", "watch"},
+    ("", "namespaces", ""): {"list", "watch"},
     ("apps", "replicasets", ""): {"list", "watch"},
     ("apps", "statefulsets", ""): {"list", "watch"},
+    ("policy", "poddisruptionbudgets", ""): {"list", "watch"},
     ("networking.vaclab.org", "bandwidths", ""): {"get", "list", "watch", "patch"},
+    ("", "persistentvolumes", ""): {"list", "watch", "patch"},
+    ("", "persistentvolumeclaims", ""): {"list", "watch", "patch"},
+    ("storage.k8s.io", "storageclasses", ""): {"list", "watch"},
+    ("storage.k8s.io", "csinodes", ""): {"list", "watch"},
+    ("storage.k8s.io", "csidrivers", ""): {"list", "watch"},
+    ("storage.k8s.io", "csistoragecapacities", ""): {"list", "watch"},
     ("", "events", ""): {"create", "patch"},
 }
 ACCOUNTING_NEEDS: dict[Grant, set[str]] = {
     ("", "nodes", ""): {"get", "list", "watch"},
-    ("", "pods", ""): {"get", "list", "watch"},
+    ("", "pods", ""): {"get", "list", "watch", "patch"},  # patch: the fence (kubeio.fencing)
     ("apps", "replicasets", ""): {"list", "watch"},
     ("networking.vaclab.org", "bandwidths", ""): {
         "get",
@@ -67,13 +78,17 @@ ACCOUNTING_NEEDS: dict[Grant, set[str]] = {
     ("networking.vaclab.org", "bandwidths", "status"): {"patch"},
     ("", "events", ""): {"create", "patch"},
 }
+DRA_NEEDS: dict[Grant, set[str]] = {
+    ("resource.k8s.io", "resourceclaims", ""): {"list", "watch"},
+    ("resource.k8s.io", "resourceslices", ""): {"list", "watch"},
+}
+"""Both daemons' extra reads with ``dra.driver`` set; without it, none of them."""
 NEVER_NEEDED: tuple[Grant, ...] = (
     ("", "nodes", "status"),
     ("", "pods", "eviction"),
     ("", "secrets", ""),
     ("", "configmaps", ""),
     ("", "serviceaccounts", "token"),
-    ("", "namespaces", ""),
     ("apps", "deployments", ""),
     ("apiextensions.k8s.io", "customresourcedefinitions", ""),
     ("rbac.authorization.k8s.io", "clusterrolebindings", ""),
@@ -81,10 +96,15 @@ NEVER_NEEDED: tuple[Grant, ...] = (
 )
 CLUSTER_SCOPED = {
     "nodes",
+    "persistentvolumes",
+    "storageclasses",
+    "csinodes",
+    "csidrivers",
     "namespaces",
     "bandwidths",
     "customresourcedefinitions",
     "clusterrolebindings",
+    "resourceslices",
 }
 
 
@@ -127,7 +147,7 @@ def daemons() -> Iterator[list[DaemonProcess]]:
 
 def _grants_of(kube: KubeApi, sa: tuple[str, str], namespace: str) -> dict[Grant, set[str]]:
     granted: dict[Grant, set[str]] = {}
-    everything = {*SCHEDULER_NEEDS, *ACCOUNTING_NEEDS, *NEVER_NEEDED}
+    everything = {*SCHEDULER_NEEDS, *ACCOUNTING_NEEDS, *DRA_NEEDS, *NEVER_NEEDED}
     for group, resource, subresource in sorted(everything):
         verbs = {
             verb
@@ -236,6 +256,171 @@ def test_both_daemons_work_with_the_charts_service_accounts(
         with contextlib.suppress(NotFound):
             kube.delete(BANDWIDTHS.path(name=node))
     assert accounting.process.returncode == 0, accounting.tail()
+    assert scheduler.process.returncode == 0, scheduler.tail()
+
+
+def test_dra_sharing_adds_the_claim_and_slice_reads_and_they_are_enough(
+    release: Release,
+    kube: KubeApi,
+    sa_kubeconfig: Callable[[str, str], Path],
+    daemons: list[DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    release.install(
+        {
+            "schedulerName": f"vaclab-{release.name}",
+            "scheduler.replicas": 0,
+            "accounting.replicas": 0,
+            "accounting.managedNodeSelector": f"{SCOPE_LABEL}={release.name}",
+            "dra.driver": "bandwidth.dra.vaclab.org",
+        }
+    )
+    ns = release.namespace
+    for component, needs in (("scheduler", SCHEDULER_NEEDS), ("accounting", ACCOUNTING_NEEDS)):
+        sa = (ns, release.service_account(component))
+        assert _grants_of(kube, sa, "default") == needs | DRA_NEEDS, component
+        kubeconfig = sa_kubeconfig(ns, release.service_account(component))
+        args = local_args(container_args(release.deployment(component)), kubeconfig)
+        assert "--dra-driver=bandwidth.dra.vaclab.org" in args
+        daemons.append(DaemonProcess(component, args, tmp_path / f"{component}.log"))
+    for daemon in daemons:
+        # Every cache, the claims' and the slices' too, has listed and watches.
+        wait_for(
+            f"{daemon.module}'s caches to sync",
+            lambda daemon=daemon: any(e.get("event") == "caches_synced" for e in daemon.events()),
+            timeout=30,
+        )
+        refused = [line for line in daemon.metrics().splitlines() if 'code="403"' in line]
+        assert refused == [], f"{daemon.module}: {refused}\n{daemon.tail()}"
+
+
+def test_the_scheduler_binds_volumes_with_the_charts_service_account(
+    installed: Release,
+    kube: KubeApi,
+    controller_manager: ControlPlane,
+    sa_kubeconfig: Callable[[str, str], Path],
+    simulated_nodes: Callable[..., list[str]],
+    daemons: list[DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    """The volume verbs are enough: a claim bound to a local volume (claimRef written) and one
+    provisioned (selected-node written), the pod bound, and not one request refused."""
+    ns = installed.namespace
+    kubeconfig = sa_kubeconfig(ns, installed.service_account("scheduler"))
+    args = local_args(container_args(installed.deployment("scheduler")), kubeconfig)
+    daemons.append(DaemonProcess("scheduler", args, tmp_path / "scheduler.log"))
+    [scheduler] = daemons
+    [node] = simulated_nodes(1, labels={SCOPE_LABEL: installed.name})
+    storage = Storage(kube, ns)
+    try:
+        local = storage.storage_class()
+        storage.volume("disk", local, node=node)
+        storage.claim("local", local)
+        csi = storage.storage_class("csi", provisioner="csi.vaclab.test")
+        storage.provisioner(csi, "csi.vaclab.test").start()
+        storage.claim("provisioned", csi)
+        kube.create(
+            PODS.path(namespace=ns),
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "db"},
+                "spec": {
+                    "schedulerName": f"vaclab-{installed.name}",
+                    "nodeSelector": {SCOPE_LABEL: installed.name},
+                    "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+                    "volumes": [
+                        {"name": v, "persistentVolumeClaim": {"claimName": v}}
+                        for v in ("local", "provisioned")
+                    ],
+                },
+            },
+        )
+
+        def bound() -> str | None:
+            spec = kube.get(PODS.path(namespace=ns, name="db"))["spec"]
+            return str(spec["nodeName"]) if spec.get("nodeName") else None
+
+        assert wait_for("the pod to be bound", bound, timeout=90) == node, scheduler.tail()
+        for claim in ("local", "provisioned"):
+            bound_claim = storage.get_claim(claim)
+            assert "pv.kubernetes.io/bind-completed" in bound_claim["metadata"]["annotations"]
+        refused = [line for line in scheduler.metrics().splitlines() if 'code="403"' in line]
+        assert refused == [], f"{refused}\n{scheduler.tail()}"
+    finally:
+        scheduler.stop()
+        storage.cleanup()
+    assert scheduler.process.returncode == 0, scheduler.tail()
+
+
+def test_the_scheduler_preempts_with_the_charts_service_account(
+    installed: Release,
+    kube: KubeApi,
+    sa_kubeconfig: Callable[[str, str], Path],
+    simulated_nodes: Callable[..., list[str]],
+    daemons: list[DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    """The preemption verbs are enough: the victim's condition and delete, the preemptor's
+    nomination, the budgets' watch; and not one request refused."""
+    ns = installed.namespace
+    kubeconfig = sa_kubeconfig(ns, installed.service_account("scheduler"))
+    args = local_args(container_args(installed.deployment("scheduler")), kubeconfig)
+    daemons.append(DaemonProcess("scheduler", args, tmp_path / "scheduler.log"))
+    [scheduler] = daemons
+    [node] = simulated_nodes(1, labels={SCOPE_LABEL: installed.name})
+    capacity = Usage(local=LinkBudget(20000, 20000), network=LinkBudget(1000, 1000))
+    kube.create(BANDWIDTHS.path(), new_bandwidth_object(node, capacity))
+    urgent_class = f"{installed.name}-urgent"
+    kube.create(
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": urgent_class},
+            "value": 1000,
+        },
+    )
+
+    def pod(name: str, **spec: object) -> JSON:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "annotations": {"kubernetes.io/egress-bandwidth": "800M"}},
+            "spec": {
+                "nodeSelector": {SCOPE_LABEL: installed.name},
+                "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+                **spec,
+            },
+        }
+
+    try:
+        kube.create(PODS.path(namespace=ns), pod("background", nodeName=node))
+        kube.create(
+            PODS.path(namespace=ns),
+            pod(
+                "urgent",
+                schedulerName=f"vaclab-{installed.name}",
+                priorityClassName=urgent_class,
+            ),
+        )
+
+        def preempted() -> bool:
+            victim = kube.get(PODS.path(namespace=ns, name="background"))
+            urgent = kube.get(PODS.path(namespace=ns, name="urgent"))
+            return bool(victim["metadata"].get("deletionTimestamp")) and (
+                (urgent.get("status") or {}).get("nominatedNodeName") == node
+            )
+
+        assert wait_for("the preemption", preempted, timeout=30), scheduler.tail()
+        refused = [line for line in scheduler.metrics().splitlines() if 'code="403"' in line]
+        assert refused == [], f"{refused}\n{scheduler.tail()}"
+    finally:
+        scheduler.stop()
+        with contextlib.suppress(NotFound):
+            kube.delete(f"/apis/scheduling.k8s.io/v1/priorityclasses/{urgent_class}")
+        with contextlib.suppress(NotFound):
+            kube.delete(BANDWIDTHS.path(name=node))
     assert scheduler.process.returncode == 0, scheduler.tail()
 
 

@@ -14,7 +14,7 @@ import yaml
 from accounting.cli import parse_args as parse_accounting_args
 from accounting.cli import settings_from_args
 from localcluster.crds import default_crd_dir
-from localcluster.helm import CHART_DIR, Helm, HelmError, SetValue
+from localcluster.helm import CHART_DIR, Helm, HelmError, SetValue, set_flags
 from scheduler.cli import build_parser as scheduler_parser
 from scheduler.cli import config_from_args
 from scheduler.config import SchedulerConfig
@@ -82,6 +82,8 @@ def test_defaults_render_both_daemons_hardened_with_probes(offline_helm: Helm) -
         ("ClusterRoleBinding", "vaclab-bandwidth-scheduler"),
         ("Deployment", ACCOUNTING),
         ("Deployment", SCHEDULER),
+        ("PodDisruptionBudget", ACCOUNTING),
+        ("PodDisruptionBudget", SCHEDULER),
         ("Role", "vaclab-bandwidth-accounting-leader-election"),
         ("Role", "vaclab-bandwidth-scheduler-leader-election"),
         ("RoleBinding", "vaclab-bandwidth-accounting-leader-election"),
@@ -121,7 +123,27 @@ def test_defaults_render_both_daemons_hardened_with_probes(offline_helm: Helm) -
         assert args["--log-format"] == "json"
         assert args["--leader-elect"] == "true"
         assert args["--leader-elect-resource-namespace"] == NAMESPACE
-        assert "priorityClassName" not in pod
+        assert pod["priorityClassName"] == "system-cluster-critical"
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        # Replicas prefer different nodes; a drain takes one of them at a time.
+        assert pod["affinity"] == {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": selector},
+                        },
+                    }
+                ]
+            }
+        }
+        budget = by_kind(objects, "PodDisruptionBudget")[name]["spec"]
+        assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+        assert set(selector.items()) <= set(
+            deployment["spec"]["template"]["metadata"]["labels"].items()
+        )
     service = by_kind(objects, "Service")["vaclab-bandwidth-metrics"]
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
@@ -268,6 +290,16 @@ def test_user_roles_read_or_write_bandwidths_only(offline_helm: Helm) -> None:
         ({"manager.bandwidth.network.uplink": "10G"}, "manager/bandwidth/network/uplink"),
         ({"scheduler.weights.colocation": -1}, "scheduler/weights/colocation"),
         ({"accounting.resyncPeriod": "often"}, "accounting/resyncPeriod"),
+        (
+            {"scheduler.replicas": 2, "leaderElection.enabled": False},
+            "scheduler.replicas=2 needs leaderElection.enabled=true: without a Lease every "
+            "replica would schedule at once",
+        ),
+        (
+            {"accounting.replicas": 3, "leaderElection.enabled": False},
+            "accounting.replicas=3 needs leaderElection.enabled=true",
+        ),
+        ({"podDisruptionBudget.maxUnavailable": "half"}, "podDisruptionBudget/maxUnavailable"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(
@@ -306,3 +338,66 @@ def test_the_crd_comes_from_the_top_level_file(offline_helm: Helm, tmp_path: Pat
         assert member is not None
         packaged = member.read()
     assert packaged == (default_crd_dir() / "bandwidths.networking.vaclab.org.yaml").read_bytes()
+
+
+def test_replicas_with_leader_election_affinity_and_budget_are_configurable(
+    offline_helm: Helm,
+) -> None:
+    objects = render(
+        offline_helm,
+        {
+            "scheduler.replicas": 2,
+            "accounting.replicas": 2,
+            "podDisruptionBudget.maxUnavailable": "50%",
+            "scheduler.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+            ".nodeSelectorTerms[0].matchExpressions[0].key": "pool",
+            "scheduler.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+            ".nodeSelectorTerms[0].matchExpressions[0].operator": "Exists",
+            "accounting.priorityClassName": "",
+        },
+    )
+    deployments = by_kind(objects, "Deployment")
+    assert {d["spec"]["replicas"] for d in deployments.values()} == {2}
+    scheduler = deployments[SCHEDULER]["spec"]["template"]["spec"]
+    assert list(scheduler["affinity"]) == ["nodeAffinity"]  # given: replaces the default
+    assert "priorityClassName" not in deployments[ACCOUNTING]["spec"]["template"]["spec"]
+    budgets = by_kind(objects, "PodDisruptionBudget")
+    assert {b["spec"]["maxUnavailable"] for b in budgets.values()} == {"50%"}
+    none = render(offline_helm, {"podDisruptionBudget.enabled": False, "scheduler.enabled": False})
+    assert by_kind(none, "PodDisruptionBudget") == {}
+
+
+def test_helm_writes_nothing_on_standard_error(offline_helm: Helm, tmp_path: Path) -> None:
+    """No walk.go line about a symbolic link in the chart (nor anything else) on any command."""
+    chart = str(CHART_DIR)
+    for command in (
+        ("template", "r", chart, "--include-crds"),
+        ("lint", chart, "--strict"),
+        ("package", chart, "--destination", str(tmp_path)),
+        ("show", "crds", chart),
+    ):
+        _, log = offline_helm.run_logged(*command)
+        assert log == "", f"helm {command[0]}: {log}"
+
+
+def test_notes_say_the_image_is_a_placeholder_and_give_the_plugin_its_flags(
+    cluster_helm: Helm,
+) -> None:
+    def notes(values: Mapping[str, SetValue]) -> str:
+        out = cluster_helm.run(
+            "install", "notes", str(CHART_DIR), "--namespace", NAMESPACE, "--dry-run",
+            *set_flags(values),
+        )  # fmt: skip
+        return " ".join(out.split("NOTES:", 1)[1].split())  # one line: NOTES wraps freely
+
+    default = notes({})
+    assert "is the chart's placeholder: no image is published" in default
+    assert "kubectl bandwidth status --" not in default  # the plugin's defaults match
+    ovn = notes({"annotations.preset": "kube-ovn", "image.repository": "lab.io/vaclab"})
+    assert "placeholder" not in ovn
+    assert (
+        "kubectl bandwidth status --egress-annotation ovn.kubernetes.io/egress_rate "
+        "--ingress-annotation ovn.kubernetes.io/ingress_rate"
+    ) in ovn
+    renamed = notes({"schedulerName": "lab-scheduler"})
+    assert "kubectl bandwidth status --scheduler-name lab-scheduler" in renamed

@@ -114,12 +114,12 @@ def test_status_explain_and_reservations_of_a_scheduled_statefulset(
     status = kubectl("status")
     assert status.code == 0, status.err
     assert row(status.lines, full) == [
-        full, "█████· 900/1000 (100 free)", "█████· 900/1000 (100 free)",
-        "█····· 900/20000 (19100 free)", "█····· 900/20000 (19100 free)", "3",
+        full, "█····· 900/20000 (19100 free)", "█····· 900/20000 (19100 free)",
+        "█████· 900/1000 (100 free)", "█████· 900/1000 (100 free)", "3",
     ]  # fmt: skip
     assert row(status.lines, other) == [
-        other, "█····· 50/1000 (950 free)", "······ 0/1000 (1000 free)",
-        "█····· 50/20000 (19950 free)", "······ 0/20000 (20000 free)", "1",
+        other, "█····· 50/20000 (19950 free)", "······ 0/20000 (20000 free)",
+        "█····· 50/1000 (950 free)", "······ 0/1000 (1000 free)", "1",
     ]  # fmt: skip
     assert row(status.lines, bare) == [bare, "-", "-", "-", "-", "0"]
     assert f"{bare}: no Bandwidth object" in status.lines
@@ -165,8 +165,8 @@ def test_status_explain_and_reservations_of_a_scheduled_statefulset(
         ]  # fmt: skip
         assert re.fullmatch(r"\d+s", cells(line)[7])
     assert held.lines[4] == (
-        f"3 pod(s) hold bandwidth on {full}; charged/capacity: network uplink 900/1000, "
-        "network downlink 900/1000, local uplink 900/20000, local downlink 900/20000 Mbps."
+        f"3 pod(s) hold bandwidth on {full}; charged/capacity: local uplink 900/20000, "
+        "local downlink 900/20000, network uplink 900/1000, network downlink 900/1000 Mbps."
     )
     # The accounting controller's status.reservations, when present, names the workload.
     uid = next(
@@ -227,13 +227,13 @@ def test_pending_pod_is_explained_with_the_reasons_the_scheduler_wrote(
     ]
     table = explained.lines[5:]
     assert cells(table[0]) == [
-        "RANK", "NODE", "FITS", "SCORE", "NET UL FREE", "NET DL FREE", "LOCAL UL FREE",
-        "LOCAL DL FREE", "REASONS",
+        "RANK", "NODE", "FITS", "SCORE", "LOCAL UL FREE", "LOCAL DL FREE", "NET UL FREE",
+        "NET DL FREE", "REASONS",
     ]  # fmt: skip
     short = "insufficient network uplink bandwidth (need 1200 Mbps)"
     assert [cells(line) for line in table[1:]] == [
-        ["-", nodes[0], "no", "-", "1000", "1000", "20000", "20000", short],
-        ["-", nodes[1], "no", "-", "1000", "1000", "20000", "20000", short],
+        ["-", nodes[0], "no", "-", "20000", "20000", "1000", "1000", short],
+        ["-", nodes[1], "no", "-", "20000", "20000", "1000", "1000", short],
         ["-", nodes[2], "no", "-", "-", "-", "-", "-", "node(s) had no Bandwidth object yet"],
     ]
     document = json.loads(kubectl("explain", "big", "-n", namespace, "-o", "json").out)
@@ -296,19 +296,22 @@ def test_what_if_says_where_replicas_would_go_and_the_scheduler_agrees(
         f"15/15 replica(s) would be placed: 10 on {first}, 5 on {second}.",
     ]
     assert [cells(line) for line in what_if.lines[3:6]] == [
-        ["NODE", "PODS", "NET UL FREE (Mbps)", "NET DL FREE (Mbps)", "LOCAL UL FREE (Mbps)",
-         "LOCAL DL FREE (Mbps)"],
-        [first, "+10", "1000 → 0 of 1000", "1000 → 0 of 1000", "20000 → 19000 of 20000",
-         "20000 → 19000 of 20000"],
-        [second, "+5", "1000 → 500 of 1000", "1000 → 500 of 1000", "20000 → 19500 of 20000",
-         "20000 → 19500 of 20000"],
+        ["NODE", "PODS", "LOCAL UL FREE (Mbps)", "LOCAL DL FREE (Mbps)", "NET UL FREE (Mbps)",
+         "NET DL FREE (Mbps)"],
+        [first, "+10", "20000 → 19000 of 20000", "20000 → 19000 of 20000", "1000 → 0 of 1000",
+         "1000 → 0 of 1000"],
+        [second, "+5", "20000 → 19500 of 20000", "20000 → 19500 of 20000", "1000 → 500 of 1000",
+         "1000 → 500 of 1000"],
     ]  # fmt: skip
     too_many = json.loads(kubectl("what-if", "-f", str(path), "--replicas", "23", "-o", "json").out)
     assert Counter(p["node"] for p in too_many["placements"]) == {first: 10, second: 10, None: 3}
     assert not too_many["fits"]
-    assert {p["reason"] for p in too_many["placements"] if p["node"] is None} == {
-        "0/2 nodes are available: 2 insufficient network downlink bandwidth (need 100 Mbps), "
-        "2 insufficient network uplink bandwidth (need 100 Mbps)."
+    assert {(p["reason"], p["message"]) for p in too_many["placements"] if p["node"] is None} == {
+        (
+            "FailedScheduling",
+            "0/2 nodes are available: 2 insufficient network downlink bandwidth (need 100 Mbps), "
+            "2 insufficient network uplink bandwidth (need 100 Mbps).",
+        )
     }
     # Nothing was written: the ledgers are still empty.
     assert [ledger(kube, n)["spec"]["reservations"] for n in (first, second)] == [[], []]

@@ -10,7 +10,7 @@ from typing import Any
 
 from bandwidth.model import Reservation, parse_bandwidth, reservations_patch
 from bandwidth.request import BandwidthRequest
-from kubeio.guarded import patch_if_generation
+from kubeio.guarded import patch_if_spec_unchanged
 from kubeio.resources import BANDWIDTHS
 from kubeio.rest import KubeApi
 from tests.integration.scheduler.conftest import (
@@ -43,8 +43,12 @@ def test_an_orphaned_reservation_is_renewed_then_bound_where_it_is(
         scheduler="a-replica-that-died",
         reserved_at=long_ago,
     )
-    patch_if_generation(
-        kube, BANDWIDTHS.path(name=second), before.generation, reservations_patch([entry])
+    patch_if_spec_unchanged(
+        kube,
+        BANDWIDTHS.path(name=second),
+        before.uid,
+        before.generation,
+        reservations_patch([entry]),
     )
     started = datetime.now(UTC).replace(microsecond=0)
 

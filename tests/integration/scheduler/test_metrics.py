@@ -76,7 +76,11 @@ def test_metrics_and_health_after_scheduling(
         assert _get(f"http://127.0.0.1:{health_port}/healthz") == (200, "ok\n")
         for index in range(20):
             create_pod(kube, namespace, pod_body(f"m{index:02d}", scheduler_name, egress="10M"))
-        create_pod(kube, namespace, pod_body("too-big", scheduler_name, egress="5G"))
+        # Twelve sizes too big, one bad value: the labels must not grow with the sizes.
+        for gigabits in range(5, 17):
+            create_pod(kube, namespace, pod_body(f"big-{gigabits}", scheduler_name,
+                                                 egress=f"{gigabits}G"))  # fmt: skip
+        create_pod(kube, namespace, pod_body("fast", scheduler_name, egress="fast"))
         wait_until(
             lambda: sum(1 for p in pods_in(kube, namespace) if p["spec"].get("nodeName")) == 20,
             what="20 pods bound",
@@ -98,6 +102,15 @@ def test_metrics_and_health_after_scheduling(
         assert 0 < samples[("vaclab_scheduler_pod_scheduling_duration_seconds_sum", ())] < 20 * 30
         assert samples[("vaclab_scheduler_binding_duration_seconds_count", ())] == 20
         assert samples[("vaclab_scheduler_scheduling_cycle_duration_seconds_count", ())] >= 21
+        stages = {
+            dict(labels)["stage"]: value
+            for (name, labels), value in samples.items()
+            if name == "vaclab_scheduler_pod_stage_duration_seconds_count"
+        }
+        assert set(stages) == {"watch", "queue", "decide", "reserve", "bind"}
+        assert stages["watch"] == 33, "each pod of ours once, when its first event is handled"
+        assert stages["queue"] >= 33 and stages["decide"] >= 20 and stages["reserve"] >= 20
+        assert stages["bind"] == 20
         bindings = (
             "vaclab_api_requests_total",
             (
@@ -113,10 +126,31 @@ def test_metrics_and_health_after_scheduling(
                 _samples(_get(f"http://127.0.0.1:{metrics_port}/metrics")[1]).get(
                     ("vaclab_scheduler_pending_pods", (("queue", "unschedulable"),))
                 )
-                == 1
+                == 13
             ),
-            what="one unschedulable pod in the queue gauge",
+            what="13 unschedulable pods in the queue gauge",
         )
+        text = _get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+        unschedulable = {
+            labels: value
+            for (name, labels), value in _samples(text).items()
+            if name == "vaclab_scheduler_unschedulable_pods"
+        }
+        assert unschedulable == {
+            (("axis", "network uplink"), ("reason", "insufficient bandwidth")): 12,
+            (("axis", ""), ("reason", "invalid request")): 1,
+        }
+        assert "_created" not in text
+        final = _samples(text)
+        assert final[("vaclab_leader", (("component", scheduler_name),))] == 1
+        (build,) = [labels for name, labels in final if name == "vaclab_build_info"]
+        assert dict(build)["component"] == scheduler_name and dict(build)["version"] == "0.1.0"
+        verbs = {
+            dict(labels)["verb"]
+            for name, labels in final
+            if name == "vaclab_api_requests_total" and dict(labels)["resource"] == "pods"
+        }
+        assert {"LIST", "WATCH"} <= verbs, verbs  # apart from GET
     finally:
         daemon.terminate()
         assert daemon.wait(15) == 0, log.read_text()[-2000:]

@@ -149,11 +149,11 @@ def test_pod_deleted_between_reserve_and_bind_leaves_no_reservation(
     binder = scheduler.binder
     original_bind = binder._bind
 
-    def delete_then_bind(ctx: Any, target: str) -> None:
+    def delete_then_bind(ctx: Any, target: str, *rest: Any) -> None:
         # The reservation is written by now; the pod disappears before the binding.
         assert ctx.pod.uid in [e["podUID"] for e in ledger(kube, target)["spec"]["reservations"]]
         kube.delete(PODS.path(namespace=namespace, name=ctx.pod.name))
-        original_bind(ctx, target)
+        original_bind(ctx, target, *rest)
 
     binder._bind = delete_then_bind  # type: ignore[method-assign]
     create_pod(kube, namespace, pod_body("doomed", scheduler_name, egress="10M"))
@@ -236,20 +236,9 @@ def test_standard_predicates_explain_each_node(
         kube,
         namespace,
         pod_body(
-            "anti",
+            "claims",
             scheduler_name,
-            extra_spec={
-                "affinity": {
-                    "podAntiAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": [
-                            {
-                                "labelSelector": {"matchLabels": {"a": "b"}},
-                                "topologyKey": "kubernetes.io/hostname",
-                            }
-                        ]
-                    }
-                }
-            },
+            extra_spec={"resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}]},
         ),
     )
     assert (
@@ -266,12 +255,14 @@ def test_standard_predicates_explain_each_node(
         "0/3 nodes are available: 2 node(s) had untolerated taint {dedicated: infra}, "
         "1 Insufficient cpu."
     )
-    anti = wait_until(
+    claims = wait_until(
         lambda: [
-            e for e in events_for(kube, namespace, "anti") if e["reason"] == "UnsupportedConstraint"
+            e
+            for e in events_for(kube, namespace, "claims")
+            if e["reason"] == "UnsupportedConstraint"
         ],
-        what="anti-affinity reported",
+        what="resource claims reported",
     )[0]
-    assert "required podAntiAffinity" in anti["message"]
-    assert "picky" not in _bound(kube, namespace) and "anti" not in _bound(kube, namespace)
+    assert "resource claims (DRA allocation)" in claims["message"]
+    assert "picky" not in _bound(kube, namespace) and "claims" not in _bound(kube, namespace)
     assert kube.get(BANDWIDTHS.path(name=labelled[0]))["spec"]["reservations"] == []

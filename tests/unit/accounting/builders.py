@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from accounting.books import Books, keep_books
-from accounting.pods import PodView
 from bandwidth.budget import LinkBudget, Usage
 from bandwidth.model import NodeBandwidth, Reservation
 from bandwidth.request import BandwidthRequest, RequestPolicy
+from kubeio.pods import PodBasics, read_pod_basics
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=60)
@@ -56,21 +56,24 @@ def pod(
     *,
     annotations: dict[str, str] | None = None,
     name: str | None = None,
-) -> PodView:
-    return PodView(
-        uid=uid,
-        name=name or f"pod-{uid}",
-        namespace="lab",
-        node_name=node,
-        phase=phase,
-        pod_ip="10.0.0.1" if node else "",
-        annotations=annotations or {},
-    )
+) -> PodBasics:
+    """A pod as the accounting controller reads it (``kubeio.pods``, default keys)."""
+    raw = {
+        "metadata": {
+            "uid": uid,
+            "name": name or f"pod-{uid}",
+            "namespace": "lab",
+            "annotations": annotations or {},
+        },
+        "spec": {"nodeName": node} if node else {},
+        "status": {"phase": phase, **({"podIP": "10.0.0.1"} if node else {})},
+    }
+    return read_pod_basics(raw, RequestPolicy())
 
 
 def books(
     bandwidth: NodeBandwidth,
-    pods: list[PodView],
+    pods: list[PodBasics],
     *,
     now: datetime = NOW,
     grace: timedelta = GRACE,
@@ -80,7 +83,6 @@ def books(
         bandwidth,
         [p for p in pods if p.node_name == bandwidth.node],
         {p.uid: p for p in pods},
-        policy=RequestPolicy(),
         unbound_grace=grace,
         now=now,
         replicaset_owner=lambda namespace, name: None,

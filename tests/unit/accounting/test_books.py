@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from accounting.books import SOURCE_OBSERVED, SOURCE_SCHEDULER, Books, ReleaseReason, keep_books
 from bandwidth.budget import AXES, LinkBudget, Usage
-from bandwidth.model import Reservation
-from bandwidth.request import RequestPolicy
+from bandwidth.model import Reservation, capacity_json, parse_bandwidth, reservations_json
 
-from .builders import EGRESS, GRACE, INGRESS, NOW, books, ledger, pod, reservation
+from .builders import CAPACITY, EGRESS, GRACE, INGRESS, NOW, books, ledger, pod, reservation
 
 
 def reasons(result: Books) -> dict[str, ReleaseReason]:
@@ -85,7 +85,6 @@ def test_a_reservation_without_reserved_at_counts_from_first_seen() -> None:
             bandwidth,
             [],
             {"old": unbound},
-            policy=RequestPolicy(),
             unbound_grace=GRACE,
             now=NOW,
             replicaset_owner=lambda ns, name: None,
@@ -95,6 +94,42 @@ def test_a_reservation_without_reserved_at_counts_from_first_seen() -> None:
 
     assert run(10) == []
     assert run(61) == ["old"]
+
+
+@pytest.mark.parametrize(
+    ("written", "first_seen_age", "released"),
+    [
+        ("9999-12-31T23:59:59-01:00", 10, False),  # the year 10000 in UTC: no time at all
+        ("9999-12-31T23:59:59-01:00", 61, True),
+        ("0001-01-01T00:00:00+01:00", 61, True),  # the year 0 in UTC
+        ("9999-12-31T23:59:00Z", 10, False),  # representable, but far in the future
+        ("9999-12-31T23:59:00Z", 61, True),
+        ("0001-01-01T00:00:00Z", 0, True),  # representable and long past
+    ],
+)
+def test_reservations_dated_at_the_edges_of_the_calendar_count_safely(
+    written: str, first_seen_age: float, released: bool
+) -> None:
+    entry = reservation("edge").to_json()
+    entry["reservedAt"] = written
+    bandwidth = parse_bandwidth(
+        {
+            "metadata": {"name": "n1", "generation": 2},
+            "spec": {"capacity": capacity_json(CAPACITY), "reservations": [entry]},
+        }
+    )
+    result = keep_books(
+        bandwidth,
+        [],
+        {"edge": pod("edge", node="", phase="Pending")},
+        unbound_grace=GRACE,
+        now=NOW,
+        replicaset_owner=lambda ns, name: None,
+        first_seen={"edge": NOW - timedelta(seconds=first_seen_age)},
+    )
+    assert bool(result.releases) is released
+    assert released or result.review_at is not None
+    reservations_json(bandwidth.reservations.values())  # writable again, whatever was read
 
 
 def test_only_absence_based_releases_need_a_fresh_look_at_the_pod() -> None:

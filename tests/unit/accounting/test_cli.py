@@ -66,6 +66,7 @@ def test_a_config_file_sets_defaults_that_flags_override(tmp_path: Path) -> None
     [
         (["--default-network-ul-mbps=-1"], "Mbps >= 0"),
         (["--unbound-reservation-grace=soon"], "duration"),
+        (["--unbound-reservation-grace=500ms"], "at least 1s"),
         (["--node-selector=a in (b"], "unbalanced"),
         (["--workers=0"], ">= 1"),
     ],

@@ -1,10 +1,13 @@
-"""PodView from raw JSON, workloads through ReplicaSets, and the slim cache transform."""
+"""A pod as the books read it (kubeio.pods), workloads through ReplicaSets, and the slim cache
+transform."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from accounting.pods import PodView, Workload, slim_pod
+from accounting.pods import Workload, slim_pod, workload_of
+from bandwidth.request import BandwidthRequest, RequestPolicy
+from kubeio.pods import PodBasics, read_pod_basics
 
 RS_OWNER = {
     "apiVersion": "apps/v1",
@@ -13,6 +16,10 @@ RS_OWNER = {
     "uid": "rs-uid",
     "controller": True,
 }
+
+
+def read(raw: dict[str, Any]) -> PodBasics:
+    return read_pod_basics(raw, RequestPolicy())
 
 
 def pod_json(**metadata: Any) -> dict[str, Any]:
@@ -24,7 +31,8 @@ def pod_json(**metadata: Any) -> dict[str, Any]:
 
 
 def test_reads_what_the_books_need() -> None:
-    pod = PodView.from_json(pod_json(annotations={"a": "1"}, ownerReferences=[RS_OWNER]))
+    notes = {"a": "1", "kubernetes.io/egress-bandwidth": "10M"}
+    pod = read(pod_json(annotations=notes, ownerReferences=[RS_OWNER]))
     assert (pod.uid, pod.key, pod.node_name, pod.phase, pod.pod_ip) == (
         "p1",
         "lab/web-5d8f-x",
@@ -32,41 +40,41 @@ def test_reads_what_the_books_need() -> None:
         "Running",
         "10.1.2.3",
     )
-    assert pod.annotations == {"a": "1"}
+    assert pod.bandwidth == BandwidthRequest(10, 0) and pod.asks_bandwidth
     assert pod.owner == Workload("ReplicaSet", "web-5d8f", "rs-uid")
     assert not pod.terminal
 
 
 def test_a_replicaset_controlled_by_a_deployment_reports_the_deployment() -> None:
-    pod = PodView.from_json(pod_json(ownerReferences=[RS_OWNER]))
+    pod = read(pod_json(ownerReferences=[RS_OWNER]))
     deployment = Workload("Deployment", "web", "dep-uid")
     owners = {("lab", "web-5d8f"): deployment}
-    assert pod.workload(lambda ns, name: owners.get((ns, name))) == deployment
+    assert workload_of(pod, lambda ns, name: owners.get((ns, name))) == deployment
 
 
 def test_a_bare_replicaset_or_other_owner_is_reported_as_is() -> None:
-    pod = PodView.from_json(pod_json(ownerReferences=[RS_OWNER]))
-    assert pod.workload(lambda ns, name: None) == Workload("ReplicaSet", "web-5d8f", "rs-uid")
+    pod = read(pod_json(ownerReferences=[RS_OWNER]))
+    assert workload_of(pod, lambda ns, name: None) == Workload("ReplicaSet", "web-5d8f", "rs-uid")
     job_owner = {"kind": "Job", "name": "batch", "uid": "j", "controller": True}
-    job_pod = PodView.from_json(pod_json(ownerReferences=[job_owner]))
-    assert job_pod.workload(lambda ns, name: None) == Workload("Job", "batch", "j")
+    job_pod = read(pod_json(ownerReferences=[job_owner]))
+    assert workload_of(job_pod, lambda ns, name: None) == Workload("Job", "batch", "j")
 
 
 def test_owners_that_are_not_controllers_are_ignored() -> None:
     reference = dict(RS_OWNER, controller=False)
-    pod = PodView.from_json(pod_json(ownerReferences=[reference]))
+    pod = read(pod_json(ownerReferences=[reference]))
     assert pod.owner is None
-    assert pod.workload(lambda ns, name: None) is None
+    assert workload_of(pod, lambda ns, name: None) is None
 
 
 def test_terminal_phases() -> None:
     for phase, terminal in [("Succeeded", True), ("Failed", True), ("Pending", False)]:
         raw = pod_json()
         raw["status"]["phase"] = phase
-        assert PodView.from_json(raw).terminal is terminal
+        assert read(raw).terminal is terminal
 
 
-def test_slim_pod_keeps_only_what_pod_view_reads() -> None:
+def test_slim_pod_keeps_only_what_the_reader_reads() -> None:
     raw = pod_json(
         annotations={"kubernetes.io/egress-bandwidth": "10M", "huge": "x" * 1000},
         ownerReferences=[RS_OWNER],
@@ -77,7 +85,7 @@ def test_slim_pod_keeps_only_what_pod_view_reads() -> None:
     assert slim["metadata"]["annotations"] == {"kubernetes.io/egress-bandwidth": "10M"}
     assert "managedFields" not in slim["metadata"]
     assert "containers" not in slim["spec"]
-    assert PodView.from_json(slim) == PodView.from_json(
+    assert read(slim) == read(
         pod_json(annotations={"kubernetes.io/egress-bandwidth": "10M"}, ownerReferences=[RS_OWNER])
     )
 
@@ -85,4 +93,4 @@ def test_slim_pod_keeps_only_what_pod_view_reads() -> None:
 def test_slim_unbound_pod_has_no_node() -> None:
     raw = pod_json()
     del raw["spec"]["nodeName"]
-    assert PodView.from_json(slim_pod(raw, ())).node_name == ""
+    assert read(slim_pod(raw, ())).node_name == ""

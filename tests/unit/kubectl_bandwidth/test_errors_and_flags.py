@@ -24,7 +24,7 @@ from kubectl_bandwidth.errors import (
     ServerRefused,
     api_failure,
 )
-from kubectl_bandwidth.whatif import read_workload
+from kubectl_bandwidth.whatif import read_workload, read_workloads
 from kubeio.errors import error_for_status
 from kubeio.resources import BANDWIDTHS, PODS, REPLICASETS
 
@@ -105,14 +105,24 @@ def test_kubeconfig_and_namespace_follow_kubectl(
     assert kubeconfig_path("/elsewhere") == "/elsewhere"
 
 
-def test_manifests_must_hold_one_pod_or_workload(tmp_path: Path) -> None:
+def test_manifests_hold_one_or_several_objects_and_workloads_are_picked_out(
+    tmp_path: Path,
+) -> None:
     many = tmp_path / "many.yaml"
-    many.write_text("kind: Pod\n---\nkind: Pod\n")
-    with pytest.raises(BadInput, match="expected exactly one object, found 2"):
-        read_manifest(str(many), io.StringIO())
+    many.write_text("kind: Pod\n---\nkind: Pod\n---\n")
+    assert read_manifest(str(many), io.StringIO()) == [{"kind": "Pod"}, {"kind": "Pod"}]
+    listed = "kind: List\nitems: [{kind: Service}, {kind: StatefulSet}]\n"
+    assert [o["kind"] for o in read_manifest("-", io.StringIO(listed))] == [
+        "Service",
+        "StatefulSet",
+    ]
+    with pytest.raises(BadInput, match="no object found"):
+        read_manifest("-", io.StringIO("---\n"))
+    with pytest.raises(BadInput, match="object 2 is not a mapping"):
+        read_manifest("-", io.StringIO("kind: Pod\n---\n- a\n"))
     with pytest.raises(BadInput, match="cannot read"):
         read_manifest(str(tmp_path / "absent.yaml"), io.StringIO())
-    assert read_manifest("-", io.StringIO("kind: Pod\n")) == {"kind": "Pod"}
+    assert read_manifest("-", io.StringIO("kind: Pod\n")) == [{"kind": "Pod"}]
     with pytest.raises(BadInput, match="not 'ConfigMap'"):
         read_workload({"kind": "ConfigMap"}, default_namespace="lab", replicas=None)
     deployment = {
@@ -125,15 +135,29 @@ def test_manifests_must_hold_one_pod_or_workload(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="no pod spec"):
         read_workload({"kind": "StatefulSet", "metadata": {"name": "s"}, "spec": {}},
                       default_namespace="lab", replicas=None)  # fmt: skip
+    service = {"kind": "Service", "metadata": {"name": "web"}}
+    workloads, skipped = read_workloads(
+        [service, deployment, {**deployment, "metadata": {"name": "api", "namespace": "x"}}],
+        default_namespace="lab",
+        replicas=None,
+    )
+    assert [str(w) for w in workloads] == ["Deployment lab/web", "Deployment x/api"]
+    assert skipped == ["Service/web"]
+    with pytest.raises(BadInput, match="--replicas applies to one workload; the manifest holds 2"):
+        read_workloads([deployment, deployment], default_namespace="lab", replicas=3)
+    (one,), _ = read_workloads([service, deployment], default_namespace="lab", replicas=3)
+    assert one.replicas == 3
+    with pytest.raises(BadInput, match="not 'Service', 'ConfigMap'"):
+        read_workloads([service, {"kind": "ConfigMap"}], default_namespace="lab", replicas=None)
 
 
 def test_errors_are_one_line_with_exit_code_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["status", "--kubeconfig", str(tmp_path / "absent"), "--context", "x"]) == 1
+    absent = tmp_path / "absent"
+    assert main(["status", "--kubeconfig", str(absent), "--context", "x"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("kubectl-bandwidth: cannot load cluster credentials from ")
-    assert err.count("\n") == 1
+    assert err == f"kubectl-bandwidth: kubeconfig not found: --kubeconfig {absent} does not exist\n"
     config = tmp_path / "config"
     config.write_text(
         yaml.safe_dump(

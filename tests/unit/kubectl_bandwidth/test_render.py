@@ -97,17 +97,18 @@ def _cluster() -> list[object]:
 def test_status_table_lists_each_node_with_bars_charged_capacity_and_free() -> None:
     nodes, ledgers, pods = _cluster()
     rows = node_headroom(snapshot(nodes, ledgers, pods))  # type: ignore[arg-type]
+    # Local before network, uplink before downlink: the README's and the demo's order.
     assert render.render_status(rows).splitlines() == [
-        "NODE   NET UL (Mbps)                NET DL (Mbps)                "
-        "LOCAL UL (Mbps)                 LOCAL DL (Mbps)                 PODS",
-        "n1     ████·· 600/1000 (400 free)   █····· 200/1000 (800 free)   "
-        "█····· 600/20000 (19400 free)   █····· 200/20000 (19800 free)   2",
-        "n2     █····· 50/1000 (950 free)    ······ 0/1000 (1000 free)    "
-        "█····· 50/20000 (19950 free)    ······ 0/20000 (20000 free)     1",
-        "n3     -                            -                            "
-        "-                               -                               0",
-        "3 node(s); charged/capacity: network uplink 650/2000, network downlink 200/2000, "
-        "local uplink 650/40000, local downlink 200/40000 Mbps.",
+        "NODE   LOCAL UL (Mbps)                 LOCAL DL (Mbps)                 "
+        "NET UL (Mbps)                NET DL (Mbps)                PODS",
+        "n1     █····· 600/20000 (19400 free)   █····· 200/20000 (19800 free)   "
+        "████·· 600/1000 (400 free)   █····· 200/1000 (800 free)   2",
+        "n2     █····· 50/20000 (19950 free)    ······ 0/20000 (20000 free)     "
+        "█····· 50/1000 (950 free)    ······ 0/1000 (1000 free)    1",
+        "n3     -                               -                               "
+        "-                            -                            0",
+        "3 node(s); charged/capacity: local uplink 650/40000, local downlink 200/40000, "
+        "network uplink 650/2000, network downlink 200/2000 Mbps.",
         "n3: no Bandwidth object",
     ]
 
@@ -191,10 +192,11 @@ def test_pending_pod_is_explained_with_the_schedulers_reason_counts() -> None:
         f"Scheduler said: {said}",
         f"Now:            {explanation.summary}",
     ]
-    assert text.splitlines()[6].split() == ["1", "roomy", "yes", "0.0", "1000", "1000", "20000",
-                                            "20000", "-"]  # fmt: skip
-    assert cells(text.splitlines()[7]) == ["-", "full", "no", "-", "100", "1000", "19100",
-        "20000", "insufficient network uplink bandwidth (need 500 Mbps)"]  # fmt: skip
+    assert text.splitlines()[5].split()[4:8] == ["LOCAL", "UL", "FREE", "LOCAL"]
+    assert text.splitlines()[6].split() == ["1", "roomy", "yes", "0.0", "20000", "20000", "1000",
+                                            "1000", "-"]  # fmt: skip
+    assert cells(text.splitlines()[7]) == ["-", "full", "no", "-", "19100", "20000", "100",
+        "1000", "insufficient network uplink bandwidth (need 500 Mbps)"]  # fmt: skip
 
 
 def test_unschedulable_summary_is_the_schedulers_message_word_for_word() -> None:
@@ -246,9 +248,20 @@ def test_observed_pod_is_charged_without_a_reservation() -> None:
 def test_invalid_annotation_is_reported_as_the_scheduler_does_without_filtering() -> None:
     explanation = explain_pod(snapshot([node("n1")], [bandwidth("n1")]), pod("bad", egress="fast"))
     assert explanation.verdicts == ()
-    assert explanation.summary.startswith(
-        "annotation kubernetes.io/egress-bandwidth='fast' is invalid"
+    assert explanation.refused == "InvalidBandwidthRequest"
+    why = (
+        "annotation kubernetes.io/egress-bandwidth='fast' is invalid: not a quantity "
+        "(expected e.g. 100M, 1G, or a bare number of Mbps)"
     )
+    assert explanation.summary == why
+    assert render.render_explanation(explanation, NOW).splitlines() == [
+        "Pod lab/bad is Pending and not bound (scheduler vaclab-scheduler).",
+        f"Request: invalid: {why}",
+        f"Now:     refused before any node is considered (InvalidBandwidthRequest): {why}",
+    ]
+    document = render.explanation_document(explanation)
+    assert document["request"]["invalid"] == why
+    assert document["refused"] == "InvalidBandwidthRequest"
 
 
 def test_what_if_places_statefulset_siblings_together_then_spills() -> None:
@@ -276,7 +289,9 @@ def test_what_if_places_statefulset_siblings_together_then_spills() -> None:
         "StatefulSet lab/peers: 12 replica(s), each 100 Mbps up / 0 Mbps down.",
         "12/12 replica(s) would be placed: 10 on a, 2 on c.",
     ]
-    assert lines[4].split()[:6] == ["a", "+10", "1000", "→", "0", "of"]
+    assert lines[4].split()[:10] == ["a", "+10", "20000", "→", "19000", "of", "20000", "20000",
+                                     "→", "20000"]  # fmt: skip
+    assert lines[4].split()[12:16] == ["1000", "→", "0", "of"]
     document = render.what_if_document(result)
     assert document["nodes"][1]["freeAfter"]["network"] == {"ulMbps": 800, "dlMbps": 1000}
 
@@ -294,13 +309,13 @@ def test_what_if_reports_replicas_that_would_stay_pending() -> None:
     lines = render.render_what_if(result, wide=True).splitlines()
     assert lines[1:4] == [
         "1/3 replica(s) would be placed: 1 on a.",
-        "2 would stay Pending: 0/1 nodes are available: "
+        "2 would stay Pending (FailedScheduling): 0/1 nodes are available: "
         "1 insufficient network uplink bandwidth (need 600 Mbps).",
         "Note: the pods name scheduler 'default-scheduler'; the vaclab scheduler "
         "(--scheduler-name) would not place them.",
     ]
     assert lines[-3].split()[:2] == ["solo-0", "a"]
-    assert lines[-1].startswith("solo-2   -      0/1 nodes are available")
+    assert lines[-1].startswith("solo-2   -      FailedScheduling: 0/1 nodes are available")
 
 
 def test_holders_list_ledger_and_observed_pods_with_their_workloads() -> None:
@@ -347,8 +362,8 @@ def test_holders_list_ledger_and_observed_pods_with_their_workloads() -> None:
         "Unbound     60s",
         "lab/web-7d9f-abcde   Deployment/web    100       100       no           Scheduler   "
         "Running     60s",
-        "4 pod(s) hold bandwidth on n1; charged/capacity: network uplink 160/1000, "
-        "network downlink 150/1000, local uplink 360/20000, local downlink 150/20000 Mbps.",
+        "4 pod(s) hold bandwidth on n1; charged/capacity: local uplink 360/20000, "
+        "local downlink 150/20000, network uplink 160/1000, network downlink 150/1000 Mbps.",
     ]
     document = render.holding_document(holding)
     assert [h["workload"] for h in document["holders"]] == [

@@ -136,3 +136,41 @@ def test_a_node_without_a_bandwidth_object_takes_only_pods_that_ask_for_nothing(
     info.facts = NodeFacts("n1", {}, (), False, True, {})
     reasons = BandwidthFit().filter(PodContext(pod("p", request)), info)
     assert (not reasons) == request.is_zero()
+
+
+@given(
+    capacities,
+    st.dictionaries(uids, requests, max_size=4),
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove", "assume", "forget", "ledger"]), uids, requests),
+        max_size=30,
+    ),
+)
+def test_the_charge_kept_per_pod_event_is_the_charge_recounted(
+    capacity: Usage,
+    ledger: dict[str, BandwidthRequest],
+    events: list[tuple[str, str, BandwidthRequest]],
+) -> None:
+    """Each pod event adjusts the node's total by that pod's charge alone; whatever the mix of
+    ledger entries, bound and assumed pods for the same UIDs, it stays the recounted total."""
+    info = node_with(capacity, ledger, {}, {})
+    for kind, uid, request in events:
+        if kind == "add":
+            info.add_pod(pod(uid, request, "n1"), None)
+        elif kind == "remove":
+            info.remove_pod(uid, None)
+        elif kind == "assume":
+            info.assume(pod(uid, request), None)
+        elif kind == "forget":
+            info.forget(uid, None)
+        else:
+            assert info.bandwidth is not None
+            reservations = dict(info.bandwidth.reservations)
+            if uid in reservations:
+                del reservations[uid]
+            else:
+                reservations[uid] = Reservation(uid, uid, "ns", request)
+            info.set_bandwidth(NodeBandwidth("n1", "n1", capacity, reservations))
+        assert info.bandwidth_used == charged(info)
+        free = tuple(capacity.on(axis) - charged(info).on(axis) for axis in AXES)
+        assert info.free_bandwidth == free

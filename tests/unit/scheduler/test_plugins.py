@@ -223,3 +223,25 @@ def test_bare_pods_prefer_the_node_with_more_bandwidth_left() -> None:
     busy = node("a", reservations={"x": BandwidthRequest(800, 800)})
     idle = node("b")
     assert decide(pod(egress="100M"), [busy, idle], FILTERS, SCORERS).node == "b"
+
+
+def test_a_cordoned_node_takes_pods_that_tolerate_its_taint_as_kube_scheduler_reads_it() -> None:
+    cordoned = [node("cordoned", unschedulable=True)]
+    tolerations = {
+        "by key": ([{"key": "node.kubernetes.io/unschedulable", "operator": "Exists"}], True),
+        "everything": ([{"operator": "Exists"}], True),
+        "NoSchedule only": (
+            [
+                {
+                    "key": "node.kubernetes.io/unschedulable",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                }
+            ],
+            False,
+        ),
+        "other key": ([{"key": "dedicated", "operator": "Exists"}], False),
+    }
+    for name, (given, fits) in tolerations.items():
+        decision = decide(pod(spec={"tolerations": given}), cordoned, FILTERS, SCORERS)
+        assert (decision.node == "cordoned") is fits, name

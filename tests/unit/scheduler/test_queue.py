@@ -75,3 +75,17 @@ def test_removed_pods_are_never_popped() -> None:
     queue.add_or_update(facts("p"))
     queue.remove("p")
     assert queue.pop(timeout=0) is None
+
+
+def test_the_watch_and_queue_stages_are_timed_on_the_queues_clock() -> None:
+    clock = FakeClock()
+    seen: list[tuple[str, float]] = []
+    queue = SchedulingQueue(clock=clock, observe=lambda stage, s: seen.append((stage, s)))
+    queue.add_or_update(facts("p"), received=clock.now - 0.25)
+    queue.add_or_update(facts("p"), received=clock.now)  # an update: not a new arrival
+    clock.now += 2
+    assert queue.pop(timeout=0) is not None
+    queue.retry("p", unschedulable=False)
+    clock.now += 5  # backoff over; the wait counts from when it became active again
+    assert queue.pop(timeout=0) is not None
+    assert seen == [("watch", 0.25), ("queue", 2.0), ("queue", 0.0)]
