@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 KUBERNETES_VERSION ?= v1.37.2
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane test test-unit lint helm-lint demo bench clean
+.PHONY: help venv controlplane test test-unit lint helm-lint demo bench profile chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,8 +45,16 @@ demo: controlplane ## Local control plane, simulated nodes, our daemons and a sa
 	$(BIN)/python -m localcluster demo
 
 BENCH_ARGS ?= --preset medium
-bench: controlplane ## vaclab vs kube-scheduler vs a raw binder, plus decision timings (BENCH_ARGS=...)
+bench: controlplane ## vaclab vs kube-scheduler (extended resources, DRA) vs a raw binder, plus decision timings (BENCH_ARGS=...)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+PROFILE_ARGS ?= --preset medium
+profile: controlplane ## py-spy profile of vaclab's scheduler in a burst run, into bench-results/profile (PROFILE_ARGS=...)
+	$(BIN)/python -m bench $(PROFILE_ARGS) --contenders vaclab --arrivals burst --decisions '' --memory '' --profile --out bench-results/profile
+
+CHAOS_ARGS ?= --minutes 30
+chaos: controlplane ## Seeded chaos soak: faults, two schedulers, an auditor of the books (CHAOS_ARGS=...)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean: ## Remove the venv and caches inside the work tree (the control plane cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
