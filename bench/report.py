@@ -27,6 +27,7 @@ COLUMNS = (
     ("api_requests_per_pod", "API requests/pod"),
     ("scheduler_cpu_seconds", "scheduler CPU s"),
     ("scheduler_cpu_ms_per_pod", "scheduler CPU ms/pod"),
+    ("apiserver_cpu_ms_per_pod", "apiserver+etcd CPU ms/pod"),
     ("scheduler_peak_rss_mib", "peak RSS MiB"),
 )
 

@@ -16,6 +16,7 @@ from bandwidth.quantity import parse_mbps
 from bandwidth.request import BandwidthRequest
 from bench import quality
 from bench.contenders import VACLAB, Vaclab, make
+from bench.measure import cpu_seconds
 from bench.profile import Recording
 from bench.workload import (
     EGRESS_RESOURCE,
@@ -69,6 +70,9 @@ class RunResult:
     scheduler_peak_rss_mib: float
     scheduler_cpu_ms_per_pod: float
     """The scheduler process's CPU over the pods bound (companions apart, as above)."""
+    apiserver_cpu_ms_per_pod: float
+    """kube-apiserver's and etcd's CPU over the measured window, per pod bound: the other half
+    of a 2-core machine. It includes the harness's pod creations and watch, the same for all."""
     api_request_kib_per_pod: float
     """Bytes the contender's processes sent the apiserver (TLS, on the wire), per pod bound."""
     api_response_kib_per_pod: float
@@ -286,6 +290,8 @@ def run_once(
             _wait(lambda: _ledgers_reported(api) >= preset.nodes, 300, "Bandwidth statuses")
         time.sleep(2)  # let the contender's caches settle before measuring
         contender.mark()
+        server_pids = [pid for name, pid in cp.pids().items() if name in ("kube-apiserver", "etcd")]
+        server_cpu_before = sum(cpu_seconds(pid) for pid in server_pids)
         recording = None
         if profile_dir is not None and isinstance(contender, Vaclab):
             recording = Recording(contender.scheduler_pid(), profile_dir)
@@ -348,6 +354,7 @@ def run_once(
         if recording is not None:
             recording.stop()
         usage = contender.usage()
+        server_cpu = sum(cpu_seconds(pid) for pid in server_pids) - server_cpu_before
         watcher.stop()
         placed, pod_slots = _final_placements(api)
         audit = contender.audit(api, capacities)
@@ -386,6 +393,7 @@ def run_once(
         scheduler_cpu_seconds=round(usage.cpu_seconds, 2),
         scheduler_peak_rss_mib=round(usage.peak_rss_mib, 1),
         scheduler_cpu_ms_per_pod=round(1000 * usage.cpu_seconds / max(1, len(bound_at)), 2),
+        apiserver_cpu_ms_per_pod=round(1000 * server_cpu / max(1, len(bound_at)), 2),
         api_request_kib_per_pod=round(usage.bytes_sent / 1024 / max(1, len(bound_at)), 2),
         api_response_kib_per_pod=round(usage.bytes_received / 1024 / max(1, len(bound_at)), 2),
         fewest_nodes_per_workload=summary.fewest_mean,

@@ -26,6 +26,7 @@ def result(contender: str, **changes: Any) -> dict[str, Any]:
         "scheduler_cpu_seconds": 2.0,
         "scheduler_peak_rss_mib": 80.0,
         "scheduler_cpu_ms_per_pod": 2.0,
+        "apiserver_cpu_ms_per_pod": 3.5,
         "api_request_kib_per_pod": 1.25,
         "api_response_kib_per_pod": 10.5,
         "fewest_nodes_per_workload": 1.2,
@@ -50,8 +51,10 @@ def table(text: str, header_start: str) -> list[str]:
 
 def test_main_table_has_cpu_per_pod() -> None:
     rows = table(markdown([result("vaclab")], [], 2), "| contender | arrival | nodes")
-    assert rows[0].endswith("| scheduler CPU s | scheduler CPU ms/pod | peak RSS MiB |")
-    assert rows[2].endswith("| 2.0 | 2.0 | 80.0 |")
+    assert rows[0].endswith(
+        "| scheduler CPU s | scheduler CPU ms/pod | apiserver+etcd CPU ms/pod | peak RSS MiB |"
+    )
+    assert rows[2].endswith("| 2.0 | 2.0 | 3.5 | 80.0 |")
 
 
 def test_traffic_and_quality_tables() -> None:
