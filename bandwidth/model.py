@@ -8,7 +8,7 @@ what the scheduler and the accounting controller send to the apiserver.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -158,8 +158,13 @@ def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
         except ValueError as error:
             problems.append(str(error))
             continue
-        if reservation.pod_uid in reservations:
+        first = reservations.get(reservation.pod_uid)
+        if first is not None:
+            # The list is atomic (one write per ledger is half the apiserver's work of a map
+            # keyed by podUID), so the apiserver no longer refuses a second entry for a pod.
+            # Charge the larger of the two on every axis: a node is never under-charged.
             problems.append(f"duplicate reservation for pod UID {reservation.pod_uid}")
+            reservations[reservation.pod_uid] = _larger_of(first, reservation)
             continue
         written = entry.get("reservedAt") if isinstance(entry, Mapping) else None
         if written and reservation.reserved_at is None:
@@ -178,6 +183,17 @@ def parse_bandwidth(obj: Mapping[str, Any]) -> NodeBandwidth:
         uid=str(metadata.get("uid", "")),
         problems=tuple(problems),
     )
+
+
+def _larger_of(first: Reservation, second: Reservation) -> Reservation:
+    """``first``, charged the larger request of the two on each axis (on the NIC as well if
+    either is)."""
+    request = BandwidthRequest(
+        ul_mbps=max(first.request.ul_mbps, second.request.ul_mbps),
+        dl_mbps=max(first.request.dl_mbps, second.request.dl_mbps),
+        link_local=first.request.link_local and second.request.link_local,
+    )
+    return replace(first, request=request)
 
 
 def capacity_json(capacity: Usage) -> JSON:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,10 +15,13 @@ import yaml
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from bandwidth.model import parse_bandwidth, reservations_patch
 from localcluster import rawapi
+from localcluster.crds import apply_crd, load_crds, wait_for_crd
 
 pytestmark = pytest.mark.controlplane
 
+JSON_PATCH = "application/json-patch+json"
 GROUP, VERSION, PLURAL = "networking.vaclab.org", "v1", "bandwidths"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
@@ -155,11 +160,91 @@ def reservation(pod_uid: str, pod_name: str = "p") -> dict[str, Any]:
     }
 
 
-def test_duplicate_reservation_pod_uids_are_rejected(custom: CustomObjectsApi) -> None:
+def test_a_second_entry_for_a_pod_is_stored_and_read_as_one_larger_entry(
+    custom: CustomObjectsApi, bandwidth_names: list[str]
+) -> None:
+    # The list is atomic: the apiserver keeps a duplicate podUID; the readers charge the larger.
     body = sample(unique("dup"))
     body["spec"]["reservations"] = [reservation("uid-1", "a"), reservation("uid-1", "b")]
-    status = rejected(custom, body)
-    assert "spec.reservations[1]: Duplicate value" in status["message"]
+    body["spec"]["reservations"][1]["bandwidth"] = {"ulMbps": 5, "dlMbps": 70}
+    created = create(custom, bandwidth_names, body)
+    assert len(created["spec"]["reservations"]) == 2
+    ledger = parse_bandwidth(created)
+    assert list(ledger.reservations) == ["uid-1"]
+    request = ledger.reservations["uid-1"].request
+    assert (request.ul_mbps, request.dl_mbps) == (10, 70)
+    assert ledger.problems == ("duplicate reservation for pod UID uid-1",)
+
+
+def _renamed(crd: dict[str, Any], group: str) -> dict[str, Any]:
+    """``crd`` served under another API group: a sandbox that the session's CRD never sees."""
+    copied = copy.deepcopy(crd)
+    plural = copied["spec"]["names"]["plural"]
+    copied["metadata"]["name"] = f"{plural}.{group}"
+    copied["spec"]["group"] = group
+    return copied
+
+
+def test_upgrading_from_the_map_keyed_ledger_keeps_stored_objects_writable(
+    api_client: ApiClient,
+) -> None:
+    """An operator applies the new CRD (``spec.reservations`` atomic) over the one before it
+    (a map keyed by ``podUID``) with Bandwidth objects stored: they stay readable, and the
+    scheduler's guarded write of the whole list goes through."""
+    group = f"upgrade-{uuid.uuid4().hex[:6]}.vaclab.org"
+    (current,) = load_crds()
+    new = _renamed(current, group)
+    old = copy.deepcopy(new)
+    ledger_schema = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    listed = ledger_schema["properties"]["spec"]["properties"]["reservations"]
+    listed["x-kubernetes-list-type"] = "map"
+    listed["x-kubernetes-list-map-keys"] = ["podUID"]
+    objects = f"/apis/{group}/{VERSION}/{PLURAL}"
+    try:
+        apply_crd(api_client, old)
+        wait_for_crd(api_client, old)
+        body = sample("node-1")
+        body["apiVersion"] = f"{group}/{VERSION}"
+        body["spec"]["reservations"] = [reservation("uid-1", "a"), reservation("uid-2", "b")]
+        stored = rawapi.request_ok(api_client, "POST", objects, body=body)
+
+        apply_crd(api_client, new)
+        wait_for_crd(api_client, new)
+        ledger = parse_bandwidth(rawapi.request_ok(api_client, "GET", f"{objects}/node-1"))
+        assert sorted(ledger.reservations) == ["uid-1", "uid-2"]
+        third = replace(ledger.reservations["uid-1"], pod_uid="uid-3", pod_name="c")
+        written = rawapi.request_ok(
+            api_client,
+            "PATCH",
+            f"{objects}/node-1",
+            body=[
+                {"op": "test", "path": "/metadata/uid", "value": stored["metadata"]["uid"]},
+                {"op": "test", "path": "/metadata/generation", "value": ledger.generation},
+                *reservations_patch([*ledger.reservations.values(), third]),
+            ],
+            content_type=JSON_PATCH,
+        )
+        assert sorted(parse_bandwidth(written).reservations) == ["uid-1", "uid-2", "uid-3"]
+        # The new schema is served once the apiserver has taken it: a second entry for a pod,
+        # refused by the map, is then kept.
+        twice = [{"op": "add", "path": "/spec/reservations/-", "value": reservation("uid-1")}]
+        deadline = time.monotonic() + 30
+        while True:
+            code, answer = rawapi.request(
+                api_client, "PATCH", f"{objects}/node-1", body=twice, content_type=JSON_PATCH
+            )
+            if code == 200 or time.monotonic() > deadline:
+                break
+            assert "Duplicate value" in json.dumps(answer), answer
+            time.sleep(0.2)
+        assert code == 200, answer
+        assert len(answer["spec"]["reservations"]) == 4
+    finally:
+        rawapi.request(
+            api_client,
+            "DELETE",
+            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{new['metadata']['name']}",
+        )
 
 
 def test_reservation_defaults_link_local_false(
