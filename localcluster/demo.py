@@ -40,7 +40,7 @@ from kubeio.resources import (
 from kubeio.rest import KubeApi
 from localcluster.controlplane import ControlPlane
 from localcluster.crds import install_crds
-from localcluster.nodes import ZONE_LABEL, create_simulated_nodes
+from localcluster.nodes import HOSTNAME_LABEL, ZONE_LABEL, create_simulated_nodes
 
 NAMESPACE = "demo"
 SCHEDULER_NAME = "vaclab-scheduler"
@@ -141,23 +141,30 @@ WORKLOADS = (
 )
 
 
-def _urgent_request(ledgers: list[dict[str, Any]], pods: list[dict[str, Any]]) -> int | None:
-    """Uplink Mbps that no node has free, but that preempting two peers somewhere frees."""
+def _urgent_request(
+    ledgers: list[dict[str, Any]], pods: list[dict[str, Any]]
+) -> tuple[str, int] | None:
+    """The node holding the most peers, and an uplink need that only preempting up to two of
+    them there can meet: the urgent run is pinned to that node (it measures the peers where they
+    are), so the demo preempts whatever the placement turned out to be."""
     peers_up: Counter[str] = Counter()
     for pod in pods:
         if pod["metadata"]["labels"].get("app") == PEERS and pod["spec"].get("nodeName"):
             peers_up[pod["spec"]["nodeName"]] += 200
-    views = [parse_bandwidth(ledger) for ledger in ledgers]
-    free = {v.name: v.capacity.network.ul_mbps - v.reserved().network.ul_mbps for v in views}
-    room = [free[node] + min(400, up) for node, up in peers_up.items() if node in free]
-    need = max(room, default=0)
-    return need if need > max(free.values(), default=0) else None
+    views = {v.name: v for v in (parse_bandwidth(ledger) for ledger in ledgers)}
+    crowded = sorted((node for node in peers_up if node in views), key=lambda n: (-peers_up[n], n))
+    if not crowded:
+        return None
+    node = crowded[0]
+    view = views[node]
+    free = view.capacity.network.ul_mbps - view.reserved().network.ul_mbps
+    return node, free + min(400, peers_up[node])
 
 
-def _preempt_once(api: KubeApi, need: int, timeout: float) -> str:
-    """An urgent run of priority 1000 asking for ``need`` Mbps up: the scheduler preempts
-    lower-priority pods for it. Simulated nodes have no kubelet: the demo finishes the victims'
-    graceful deletion, as one would. Returns the summary line."""
+def _preempt_once(api: KubeApi, target: str, need: int, timeout: float) -> str:
+    """An urgent run of priority 1000, pinned to ``target``, asking for ``need`` Mbps up: the
+    scheduler preempts lower-priority pods there for it. Simulated nodes have no kubelet: the
+    demo finishes the victims' graceful deletion, as one would. Returns the summary line."""
     started = time.monotonic()
     api.create(
         PODS.path(namespace=NAMESPACE),
@@ -175,6 +182,7 @@ def _preempt_once(api: KubeApi, need: int, timeout: float) -> str:
             "spec": {
                 "schedulerName": SCHEDULER_NAME,
                 "priorityClassName": URGENT_CLASS,
+                "nodeSelector": {HOSTNAME_LABEL: target},
                 "containers": [{"name": "run", "image": "ghcr.io/vacp2p/nim-libp2p:demo"}],
             },
         },
@@ -425,10 +433,10 @@ def run(timeout: float) -> int:
             elapsed = time.monotonic() - started
             time.sleep(2)  # let the accounting controller write the status of the last pods
             ledgers, _ = api.list(BANDWIDTHS.path())
-            need = _urgent_request(ledgers, pods)
-            preemption = "preemption: no node has peers enough to make room for an urgent run"
-            if need is not None:
-                preemption = _preempt_once(api, need, timeout)
+            urgent = _urgent_request(ledgers, pods)
+            preemption = "preemption: no peer was bound, so no urgent run was tried"
+            if urgent is not None:
+                preemption = _preempt_once(api, *urgent, timeout)
                 expected += 1
                 # The preempted peers come back through their StatefulSet and are placed.
                 _wait_for_pods(api, expected, timeout)
