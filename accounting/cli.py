@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     parser.add_argument(
+        "--status-interval",
+        type=_argument_type(parse_duration),
+        default="1s",
+        help="write a node's status at most this often while its state stays the same; a "
+        "change of state (Oversubscribed, NodeNotFound) is written at once; 0: every change "
+        "at once (default %(default)s)",
+    )
+    parser.add_argument(
         "--node-selector",
         type=_argument_type(_selector),
         default="",
@@ -157,6 +165,7 @@ def settings_from_args(args: argparse.Namespace) -> AccountingSettings:
         annotation_keys=annotation_keys_from(args),
         unbound_grace_seconds=args.unbound_reservation_grace,
         resync_period_seconds=args.resync_period,
+        status_interval_seconds=args.status_interval,
         node_selector=args.node_selector,
         workers=args.workers,
         dra=dra_sharing_from(args),
@@ -177,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         node_selector=str(settings.node_selector) or "(all nodes)",
         unbound_grace_seconds=settings.unbound_grace_seconds,
         resync_period_seconds=settings.resync_period_seconds,
+        status_interval_seconds=settings.status_interval_seconds,
         egress_annotation=settings.annotation_keys.egress,
         ingress_annotation=settings.annotation_keys.ingress,
         dra=settings.dra.describe() if settings.dra else "off",

@@ -117,7 +117,12 @@ class Controller:
         self._indexes = Indexes()
         self._lifecycle = Lifecycle(api, settings, self._events, self._metrics)
         self._releaser = Releaser(api, settings, self._events, self._metrics, self)
-        self._reporter = Reporter(api, self._events, self._metrics)
+        self._reporter = Reporter(
+            api,
+            self._events,
+            self._metrics,
+            status_interval_seconds=settings.status_interval_seconds,
+        )
         # One reconcile takes a few requests, each at most 30 s, times MAX_WRITE_ATTEMPTS.
         self._worker_beats = [
             Heartbeat(f"reconcile-{i}", stall_after=600.0) for i in range(max(1, settings.workers))
@@ -321,11 +326,12 @@ class Controller:
         settled = self._releaser.settle(name, raw)
         if settled is None:
             return None
-        self._reporter.report(
+        status_due = self._reporter.report(
             settled.raw, settled.bandwidth, settled.books, node_exists=node_exists
         )
         review_at = settled.books.review_at
         if review_at is None:
-            return None
+            return status_due
         wait = (review_at - datetime.now(UTC)).total_seconds()  # at most 10^4 years
-        return max(0.0, wait) + _REVIEW_MARGIN_SECONDS
+        grace_due = max(0.0, wait) + _REVIEW_MARGIN_SECONDS
+        return grace_due if status_due is None else min(grace_due, status_due)

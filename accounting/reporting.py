@@ -3,8 +3,13 @@
 - ``status`` is written only when it differs from the stored one but for timestamps
   (``accounting.status.same_status``), and not twice from the same resourceVersion: the cache
   delivers our own write late, and the version before it must not be mistaken for a status
-  that still needs writing. A status too large to store (etcd's request limit: thousands of
-  charges with long names) is written without its per-pod list, with one Warning event.
+  that still needs writing. While a node's state and conditions stay the same, its status is
+  written at most once per ``status_interval`` (the first change at once, the rest of the
+  interval's changes in one write at its end): a status write costs the apiserver as much as
+  a reservation, and siblings placed together would otherwise each make one. A change of
+  state (Oversubscribed, NodeNotFound) is written at once. A status too large to store
+  (etcd's request limit: thousands of charges with long names) is written without its
+  per-pod list, with one Warning event.
 - ``Oversubscribed`` / ``OversubscriptionResolved`` events when the condition flips.
 - ``InvalidBandwidthAnnotation`` once per pod and error: the pod is charged nothing.
 - One log line per ledger problem the scheduler's writers should know of.
@@ -13,6 +18,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import structlog
@@ -23,6 +29,7 @@ from accounting.status import (
     desired_status,
     oversubscription_message,
     oversubscription_news,
+    same_standing,
     same_status,
 )
 from bandwidth.model import API_VERSION, KIND, NodeBandwidth
@@ -35,8 +42,16 @@ log = structlog.get_logger("accounting.reporting")
 
 
 class Reporter:
-    def __init__(self, api: KubeApi, events: EventRecorder, metrics: AccountingMetrics) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        events: EventRecorder,
+        metrics: AccountingMetrics,
+        *,
+        status_interval_seconds: float = 0.0,
+    ) -> None:
         self._api = api
+        self._status_interval = status_interval_seconds
         self._events = events
         self._metrics = metrics
         self._lock = threading.Lock()
@@ -45,6 +60,8 @@ class Reporter:
         self._last_writes: dict[str, tuple[str, JSON]] = {}
         # Bandwidth name -> charges in the smallest status found too large to store.
         self._too_large: dict[str, int] = {}
+        # Bandwidth name -> when its status was last written (monotonic).
+        self._written_at: dict[str, float] = {}
 
     def pod_gone(self, uid: str) -> None:
         with self._lock:
@@ -54,22 +71,25 @@ class Reporter:
         with self._lock:
             self._last_writes.pop(name, None)
             self._too_large.pop(name, None)
+            self._written_at.pop(name, None)
 
     def report(
         self, raw: JSON, bandwidth: NodeBandwidth, books: Books, *, node_exists: bool
-    ) -> None:
-        """Everything the settled books of one node call for."""
+    ) -> float | None:
+        """Everything the settled books of one node call for; seconds until a status held
+        back by the pacing is due, if one is."""
         if bandwidth.problems:
             log.warning(
                 "bandwidth_entries_ignored", node=bandwidth.name, problems=list(bandwidth.problems)
             )
-        self._write_status(raw, bandwidth, books, node_exists=node_exists)
+        due = self._write_status(raw, bandwidth, books, node_exists=node_exists)
         self._report_unhonoured(books)
         self._metrics.record_books(bandwidth.name, books)
+        return due
 
     def _write_status(
         self, raw: JSON, bandwidth: NodeBandwidth, books: Books, *, node_exists: bool
-    ) -> None:
+    ) -> float | None:
         name = bandwidth.name
         previous = raw.get("status") or {}
         desired = desired_status(
@@ -84,27 +104,35 @@ class Reporter:
         if too_large is not None and len(books.charges) >= too_large:
             desired.pop("reservations", None)
         if same_status(previous, desired):
-            return
+            return None
         based_on = bandwidth.resource_version
+        now = time.monotonic()
         with self._lock:
             last = self._last_writes.get(name)
+            written_at = self._written_at.get(name)
         if last is not None and last[0] == based_on and same_status(last[1], desired):
-            return  # written already from this very version: the cache has not caught up
+            return None  # written already from this very version: the cache has not caught up
+        if written_at is not None and same_standing(previous, desired):
+            due = written_at + self._status_interval - now
+            if due > 0:
+                return due
         path = BANDWIDTHS.path(name=name, subresource="status")
         written: JSON | None
         try:
             written = self._api.patch(path, {"status": desired})
         except NotFound:
-            return
+            return None
         except TooLarge as error:
             written = self._write_without_reservations(name, path, desired, books, error)
         if written is None:
-            return
+            return None
         with self._lock:
             self._last_writes[name] = (based_on, desired)
+            self._written_at[name] = now
         self._metrics.status_writes.inc()
         log.debug("status_written", node=name, state=desired["state"])
         self._report_oversubscription(name, previous, desired, written, books)
+        return None
 
     def _write_without_reservations(
         self, name: str, path: str, desired: JSON, books: Books, error: TooLarge

@@ -23,6 +23,10 @@ class AccountingSettings:
     """How long a reservation may wait for its pod to be bound, from its ``reservedAt``."""
     resync_period_seconds: float = 300.0
     """Every node is reconciled this often even without events; 0 turns it off."""
+    status_interval_seconds: float = 1.0
+    """While a node's state stays the same, its status is written at most this often (the
+    changes of an interval in one write); a change of state is written at once. 0: every
+    change at once."""
     node_selector: LabelSelector = field(default_factory=LabelSelector)
     """Nodes the controller manages; the empty selector means every node."""
     workers: int = 4

@@ -163,6 +163,21 @@ def same_status(stored: Mapping[str, Any] | None, desired: Mapping[str, Any] | N
     return _comparable(stored) == _comparable(desired)
 
 
+def same_standing(stored: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """The same state and the same conditions (type, status, reason): what changed is numbers
+    or the per-pod list, which may wait for the next paced write."""
+
+    def standing(status: Mapping[str, Any] | None) -> tuple[object, ...]:
+        conditions = sorted(
+            (str(c.get("type")), str(c.get("status")), str(c.get("reason")))
+            for c in (status or {}).get("conditions") or []
+            if isinstance(c, Mapping)
+        )
+        return ((status or {}).get("state"), tuple(conditions))
+
+    return stored is not None and standing(stored) == standing(desired)
+
+
 def oversubscription_news(
     previous: Mapping[str, Any] | None, desired: Mapping[str, Any]
 ) -> str | None:

@@ -9,6 +9,7 @@ from accounting.status import (
     desired_status,
     find_condition,
     oversubscription_news,
+    same_standing,
     same_status,
 )
 from bandwidth.budget import LinkBudget, Usage
@@ -99,3 +100,26 @@ def test_oversubscription_news() -> None:
     )
     wider = desired_status(both, node_exists=True, generation=1, previous=over, now=NOW)
     assert oversubscription_news(over, wider) == "changed"
+
+
+def _with(state: str, *conditions: tuple[str, str, str]) -> dict[str, object]:
+    return {
+        "state": state,
+        "used": {"network": {"ulMbps": 1, "dlMbps": 1}},
+        "conditions": [
+            {"type": t, "status": s, "reason": r, "lastTransitionTime": "x", "message": "m"}
+            for t, s, r in conditions
+        ],
+    }
+
+
+def test_standing_is_the_state_and_the_conditions_not_the_numbers() -> None:
+    ready = _with("Ready", ("Ready", "True", "WithinCapacity"))
+    busier = {**_with("Ready", ("Ready", "True", "WithinCapacity")), "used": {}}
+    assert same_standing(ready, busier)
+    assert not same_standing(None, ready)  # nothing stored yet: written at once
+    over = _with("Oversubscribed", ("Ready", "False", "Oversubscribed"))
+    assert not same_standing(ready, over)
+    uplink = _with("Oversubscribed", ("Oversubscribed", "True", "NetworkUplink"))
+    both = _with("Oversubscribed", ("Oversubscribed", "True", "NetworkUplink,NetworkDownlink"))
+    assert not same_standing(uplink, both)  # other axes: the Event says so at once
