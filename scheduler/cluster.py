@@ -137,6 +137,15 @@ class ClusterState:
             assert new is not None
             name = str(new["metadata"]["name"])  # the name writers address, not spec.node
             info = self._node(name)
+            held = info.bandwidth
+            metadata = new["metadata"]
+            if (
+                held is not None
+                and held.generation
+                and held.uid == metadata.get("uid")
+                and held.generation == metadata.get("generation")
+            ):
+                return  # a status write: the spec, all the scheduler reads, is the same
             try:
                 ledger = parse_bandwidth(new)
             except MalformedBandwidth as error:
