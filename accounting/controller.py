@@ -18,8 +18,12 @@ The parts, one responsibility each::
 
 ``_queue`` (``kubeio.workqueue.WorkQueue``) holds node names: de-duplicated, never one name in
 two workers, failures retried with exponential back-off, every name re-queued each resync
-period. Each part guards its own memory with its own lock, never held while calling another
-part or the API.
+period. A pod or Bandwidth event queues its nodes after a short batching delay
+(``EVENT_BATCH_SECONDS``): placing one pod makes three or four events on its node (the
+reservation, the binding, our own status write), and siblings arrive together, so one
+reconcile reads them all instead of one reconcile, with the node's whole books, per event.
+Each part guards its own memory with its own lock, never held while calling another part or
+the API.
 
 Reconcile of one node name, in order:
 
@@ -77,6 +81,8 @@ CRD_HINT = "install crds/bandwidths.networking.vaclab.org.yaml (kubectl apply -f
 
 # Reconcile a little after a grace period ends, so that ``now >= deadline`` holds.
 _REVIEW_MARGIN_SECONDS = 0.05
+EVENT_BATCH_SECONDS = 0.05
+"""How long a node queued by a pod or Bandwidth event waits for that node's other events."""
 
 
 class Controller:
@@ -244,7 +250,7 @@ class Controller:
 
     def _on_pod(self, kind: str, old: JSON | None, new: JSON | None) -> None:
         for name in self._indexes.pod_changed(old, new):
-            self._queue.add(name)
+            self._queue.add_after(name, EVENT_BATCH_SECONDS)
         if kind == DELETED:
             self._reporter.pod_gone(str(metadata_of(old).get("uid", "")))
 
@@ -253,7 +259,7 @@ class Controller:
         self._releaser.forget(self._indexes.bandwidth_changed(name, old, new))
         if kind == DELETED:
             self._reporter.bandwidth_gone(name)
-        self._queue.add(name)
+        self._queue.add_after(name, EVENT_BATCH_SECONDS)
 
     def _queue_nodes(self, names: set[str]) -> None:
         for name in names:
