@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import orjson
 import urllib3
 from kubernetes import client
 
@@ -35,6 +36,20 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON from the apiserver, decoded by orjson (a third of the standard library's time on
+    a pod's watch event; decoding was the daemons' largest single cost under load). What
+    orjson refuses and the standard library reads (NaN, a lone surrogate, an infinite
+    number) goes to the standard library, so both daemons read what they read before, or fail
+    as they did. One difference: an integer beyond 64 bits, which no field the apiserver
+    validates can hold, comes back as a float, which every Mbps reader refuses as it would
+    the integer."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def resource_of(path: str) -> str:
@@ -187,7 +202,7 @@ class KubeApi:
                 _error_body(raw),
                 float(retry_after) if retry_after.isdigit() else 0.0,
             )
-        return json.loads(raw) if raw else None
+        return loads(raw) if raw else None
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> JSON:
         result: JSON = self.request("GET", path, query=query)
@@ -265,9 +280,9 @@ class WatchStream:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield _checked_event(json.loads(line))
+                        yield _checked_event(loads(line))
             if pending.strip() and not self._closed:
-                yield _checked_event(json.loads(pending))
+                yield _checked_event(loads(pending))
         except _CONNECTION_ERRORS as error:
             if not self._closed:
                 raise _unreachable("watch", self._path, error) from error
@@ -281,7 +296,7 @@ def _error_body(raw: bytes | None) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError:
         return raw.decode("utf-8", errors="replace").strip()
 
