@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from kubeio.resources import PODS
 from kubeio.rest import KubeApi
 from kubeio.watchcache import WatchCache
 from localcluster.controlplane import ControlPlane
+from localcluster.process import free_port
 
 VACLAB = "vaclab"
 KUBE = "kube"
@@ -45,12 +45,6 @@ SCHEDULER_NAMES = {
     ROUNDROBIN: "roundrobin",
     DRA: "default-scheduler",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

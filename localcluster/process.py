@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,12 +30,23 @@ LOG_TAIL_LINES = 40
 _PR_SET_PDEATHSIG = 1
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now (bind to port 0, read it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on ``host`` that nothing listens on right now (bind to port 0, read it),
+    and that this process was not given before: the kernel may hand the same port to two
+    binds in a row once the first is closed, and two components given one port (etcd's
+    client and peer URLs, say) cannot both listen."""
+    with _handed_out_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port: int = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,13 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubeio.rest import KubeApi
 from localcluster import ControlPlane
+from localcluster.process import free_port
 from tests.integration.scheduler.conftest import create_pod, pod_body, pods_in, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -52,7 +46,7 @@ def test_metrics_and_health_after_scheduling(
 ) -> None:
     nodes = simulated_nodes(2)
     ledgers(nodes)
-    metrics_port, health_port = _free_port(), _free_port()
+    metrics_port, health_port = free_port(), free_port()
     log = tmp_path / "scheduler.log"
     daemon = subprocess.Popen(
         [
