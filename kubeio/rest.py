@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import urllib3
 from kubernetes import client
+from kubernetes.client import rest
 
 from kubeio.errors import ApiError, Gone, NotLeading, Unreachable, error_for_status
 
@@ -77,17 +78,102 @@ def send(
 
     Returns the unread response (``.status``, ``.read()``, ``.response`` for streaming); an
     HTTP error status is not raised here, connection errors are.
+
+    Without a proxy the request goes straight to the connection pool the client made for the
+    apiserver (``_Direct``); through a proxy, by the client's own path.
     """
+    params = [(k, v) for k, v in (query or {}).items() if v is not None]
+    direct = _Direct.of(api_client)
+    if direct is not None:
+        return direct.send(method, path, params, body, content_type, timeout)
     _, url, headers, _, _ = api_client.param_serialize(
         method,
         path,
-        query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
+        query_params=params,
         header_params={"Accept": "application/json", "Content-Type": content_type},
         auth_settings=["BearerToken"],
     )
     return api_client.call_api(
         method, url, header_params=headers, body=body, _request_timeout=timeout
     )
+
+
+class _Direct:
+    """The client's own request path, less what a plain-JSON caller does not need.
+
+    The generated client parses the full URL back into a pool on every request (urllib3's
+    PoolManager), sniffs the content type and serialises with the standard library: in the
+    scheduler's steady benchmark that was 12 % of its CPU, above the connection pool. This
+    sends to the very pool the client made (same TLS, same retry policy, ``kubeio.config``),
+    with the client's own headers, auth (a rotated token is read as before) and query
+    encoding, and the body encoded by orjson. Only for a plain ``urllib3.PoolManager``: a
+    proxy, SOCKS or HTTP, goes the client's way."""
+
+    def __init__(self, api_client: client.ApiClient, pool: Any, prefix: str) -> None:
+        self._client = api_client
+        self._pool = pool
+        self._prefix = prefix
+
+    @staticmethod
+    def of(api_client: client.ApiClient) -> _Direct | None:
+        cached = getattr(api_client, "_vaclab_direct", False)
+        if cached is not False:
+            return cast(_Direct | None, cached)
+        direct: _Direct | None = None
+        manager = api_client.rest_client.pool_manager
+        host = str(api_client.configuration.host)
+        if type(manager) is urllib3.PoolManager and not api_client.configuration.proxy:
+            prefix = (urllib3.util.parse_url(host).path or "").rstrip("/")
+            direct = _Direct(api_client, manager.connection_from_url(host), prefix)
+        api_client._vaclab_direct = direct  # type: ignore[attr-defined]
+        return direct
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, Any]],
+        body: Any,
+        content_type: str,
+        timeout: float | tuple[float, float] | None,
+    ) -> Any:
+        headers = dict(self._client.default_headers)
+        headers["Accept"] = "application/json"
+        headers["Content-Type"] = content_type
+        self._client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+        url = self._prefix + path
+        if params:
+            url += "?" + self._client.parameters_to_url_query(params, {})
+        response = self._pool.urlopen(
+            method,
+            url,
+            body=None if body is None else dumps(body),
+            headers=headers,
+            timeout=_timeout(timeout),
+            preload_content=False,
+            redirect=False,
+            assert_same_host=False,
+        )
+        return rest.RESTResponse(response)
+
+
+def _timeout(timeout: float | tuple[float, float] | None) -> urllib3.Timeout | None:
+    """The client's reading of ``_request_timeout``: a number is the total, a pair is
+    (connect, read)."""
+    if not timeout:
+        return None
+    if isinstance(timeout, tuple):
+        return urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    return urllib3.Timeout(total=timeout)
+
+
+def dumps(body: Any) -> bytes:
+    """A request body as JSON: orjson, or the standard library for what orjson refuses (an
+    integer beyond 64 bits), so that nothing the client sent before fails now."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body).encode()
 
 
 def _ignore_request(verb: str, resource: str, status: int) -> None:

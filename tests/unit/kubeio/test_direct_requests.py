@@ -1,0 +1,108 @@
+"""Requests sent straight to the client's connection pool carry what the client would send:
+the server's path prefix, the encoded query, the bearer token, the JSON body."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from kubeio.rest import KubeApi, _Direct
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: list[dict[str, Any]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        _Recorder.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+        )
+        payload = json.dumps({"kind": "Status", "ok": True}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Recorder.seen.clear()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _configuration(host: str) -> client.Configuration:
+    configuration = client.Configuration()
+    configuration.host = host
+    configuration.api_key = {"authorization": "token-1"}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    return configuration
+
+
+def test_a_direct_request_carries_prefix_query_token_and_body(server: str) -> None:
+    api = KubeApi(_configuration(f"{server}/k8s/clusters/c-1"), user_agent="vaclab-test")
+    assert _Direct.of(api.api_client) is not None
+    api.get("/api/v1/pods", {"labelSelector": "app in (a,b)", "limit": 5, "watch": False})
+    api.patch(
+        "/api/v1/namespaces/n/pods/p",
+        [{"op": "test", "path": "/x", "value": "é"}],
+        content_type="application/json-patch+json",
+    )
+    got, patched = _Recorder.seen
+    assert got["method"] == "GET"
+    assert (
+        got["path"]
+        == "/k8s/clusters/c-1/api/v1/pods?labelSelector=app%20in%20%28a%2Cb%29&limit=5&watch=false"
+    )
+    assert got["headers"]["authorization"] == "Bearer token-1"
+    assert got["headers"]["user-agent"] == "vaclab-test"
+    assert patched["headers"]["content-type"] == "application/json-patch+json"
+    assert json.loads(patched["body"]) == [{"op": "test", "path": "/x", "value": "é"}]
+    api.close()
+
+
+def test_a_rotated_token_is_read_on_every_request(server: str) -> None:
+    configuration = _configuration(server)
+    tokens = iter(["token-2", "token-3"])
+
+    def refresh(config: client.Configuration) -> None:
+        config.api_key["authorization"] = next(tokens)
+
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
+    api = KubeApi(configuration)
+    api.get("/api/v1/nodes")
+    api.get("/api/v1/nodes")
+    assert [r["headers"]["authorization"] for r in _Recorder.seen] == [
+        "Bearer token-2",
+        "Bearer token-3",
+    ]
+    api.close()
+
+
+def test_through_a_proxy_the_client_sends_it_its_own_way() -> None:
+    configuration = _configuration("https://10.0.0.1:6443")
+    configuration.proxy = "http://127.0.0.1:3128"
+    api = KubeApi(configuration)
+    assert _Direct.of(api.api_client) is None
+    api.close()
