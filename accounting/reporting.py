@@ -56,12 +56,11 @@ class Reporter:
         self._metrics = metrics
         self._lock = threading.Lock()
         self._warned_pods: dict[str, str] = {}  # pod UID -> the error it was warned about
-        # Bandwidth name -> (resourceVersion the status was computed from, status written).
-        self._last_writes: dict[str, tuple[str, JSON]] = {}
+        # Bandwidth name -> (resourceVersion the status was computed from, status written,
+        # when it was written, monotonic).
+        self._last_writes: dict[str, tuple[str, JSON, float]] = {}
         # Bandwidth name -> charges in the smallest status found too large to store.
         self._too_large: dict[str, int] = {}
-        # Bandwidth name -> when its status was last written (monotonic).
-        self._written_at: dict[str, float] = {}
 
     def pod_gone(self, uid: str) -> None:
         with self._lock:
@@ -71,7 +70,6 @@ class Reporter:
         with self._lock:
             self._last_writes.pop(name, None)
             self._too_large.pop(name, None)
-            self._written_at.pop(name, None)
 
     def report(
         self, raw: JSON, bandwidth: NodeBandwidth, books: Books, *, node_exists: bool
@@ -109,11 +107,10 @@ class Reporter:
         now = time.monotonic()
         with self._lock:
             last = self._last_writes.get(name)
-            written_at = self._written_at.get(name)
         if last is not None and last[0] == based_on and same_status(last[1], desired):
             return None  # written already from this very version: the cache has not caught up
-        if written_at is not None and same_standing(previous, desired):
-            due = written_at + self._status_interval - now
+        if last is not None and same_standing(previous, desired):
+            due = last[2] + self._status_interval - now
             if due > 0:
                 return due
         path = BANDWIDTHS.path(name=name, subresource="status")
@@ -127,8 +124,7 @@ class Reporter:
         if written is None:
             return None
         with self._lock:
-            self._last_writes[name] = (based_on, desired)
-            self._written_at[name] = now
+            self._last_writes[name] = (based_on, desired, now)
         self._metrics.status_writes.inc()
         log.debug("status_written", node=name, state=desired["state"])
         self._report_oversubscription(name, previous, desired, written, books)
