@@ -72,6 +72,7 @@ from kubeio.liveness import Check, Heartbeat
 from kubeio.pods import PodBasics, read_pod_basics
 from kubeio.resources import BANDWIDTHS, NODES, PODS, REPLICASETS
 from kubeio.rest import JSON, KubeApi
+from kubeio.retry import longest_wait
 from kubeio.watchcache import DELETED, WatchCache
 from kubeio.workqueue import WorkQueue
 
@@ -222,7 +223,8 @@ class Controller:
             review_in = self.reconcile(name)
         except (ApiError, ReleaseContention) as error:
             self._metrics.reconcile_errors.inc()
-            delay = self._queue.add_rate_limited(name)
+            cap = longest_wait(error) if isinstance(error, ApiError) else None
+            delay = self._queue.add_rate_limited(name, cap)
             log.warning(
                 "reconcile_failed",
                 node=name,

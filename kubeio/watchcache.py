@@ -18,12 +18,12 @@ time, after the store is updated; they must be quick (enqueue work, never call t
 handler that raises is a bug: it is logged once per object and error (``watch_handler_failed``
 with the object's key and the stack), and the cache, and the other handlers, go on.
 
-Failures back off exponentially, from 0.5 s to 30 s for an error the apiserver answered
-(``retry_delay``), to 4 s while it cannot be reached: a failed connection costs the
-apiserver nothing, and a cache that waits out 30 s after an outage ends serves what it had
-before the outage for those 30 s (a controller that took the lease meanwhile would not see a
-Bandwidth deleted during it). A kind the apiserver does not serve (a CRD
-not installed) is logged once per back-off step with what to install, never as a stack trace.
+Failures back off exponentially from 0.5 s, to 30 s for an error the apiserver answered and
+to 4 s while it cannot be reached (``kubeio.retry.longest_wait``): a cache that waited out
+30 s after an outage ended would serve what it had before it (a controller that took the
+lease meanwhile would not see a Bandwidth deleted during it). A kind the apiserver does not
+serve (a CRD not installed) is logged once per back-off step with what to install, never as
+a stack trace.
 
 The cache's thread reports progress to ``heartbeat`` (``kubeio.liveness``) on every event,
 reconnection and back-off, so ``/healthz`` fails if it ends, or stays stuck (in a handler,
@@ -39,10 +39,11 @@ from typing import Any
 
 import structlog
 
-from kubeio.errors import ApiError, Gone, NotFound, Unreachable
+from kubeio.errors import ApiError, Gone, NotFound
 from kubeio.liveness import Heartbeat
 from kubeio.resources import Resource
 from kubeio.rest import JSON, KubeApi, WatchStream
+from kubeio.retry import longest_wait
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -67,15 +68,6 @@ def without_managed_fields(obj: JSON) -> JSON:
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
     return obj
-
-
-UNREACHABLE_MAX_DELAY = 4.0
-ANSWERED_MAX_DELAY = 30.0
-
-
-def retry_delay(error: ApiError) -> float:
-    """The longest a watch waits before trying again after ``error``."""
-    return UNREACHABLE_MAX_DELAY if isinstance(error, Unreachable) else ANSWERED_MAX_DELAY
 
 
 class WatchCache:
@@ -173,10 +165,10 @@ class WatchCache:
                 self._resource_version = ""
             except ApiError as error:
                 self.last_error = str(error)
-                delay = min(delay, retry_delay(error))
+                delay = min(delay, longest_wait(error))
                 self._log_failure(error, delay)
                 self._stopping.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, retry_delay(error))
+                delay = min(delay * 2, longest_wait(error))
             except Exception as error:  # a handler bug must not kill the cache
                 self.last_error = repr(error)
                 log.exception("watch_cache_failure", kind=self.kind)

@@ -15,8 +15,8 @@ Contract:
   dirty, and ``done`` puts it back in the queue. Level-based reconciles therefore always see
   the newest state after their last run.
 - ``add_after`` keeps the earliest due time when a key is already waiting.
-- ``add_rate_limited`` waits ``base_delay * 2**failures`` (capped at ``max_delay``) and counts
-  a failure; ``forget`` clears the count after a success.
+- ``add_rate_limited`` waits ``base_delay * 2**failures`` (capped at ``max_delay``, or at the
+  caller's ``cap`` if lower) and counts a failure; ``forget`` clears the count after a success.
 - After ``shut_down``, ``get`` returns ``None`` and adds are ignored.
 
 Lock order: one lock (``_lock``) guards everything; nothing is called while holding it.
@@ -69,12 +69,14 @@ class WorkQueue(Generic[K]):
             heapq.heappush(self._waiting, (due, next(self._sequence), key))
             self._lock.notify()
 
-    def add_rate_limited(self, key: K) -> float:
-        """Queue ``key`` after its back-off delay and count a failure; returns the delay."""
+    def add_rate_limited(self, key: K, cap: float | None = None) -> float:
+        """Queue ``key`` after its back-off delay, at most ``cap`` if given, and count a
+        failure; returns the delay."""
         with self._lock:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        delay: float = min(self._max_delay, self._base_delay * 2.0 ** min(failures, 62))
+        longest = self._max_delay if cap is None else min(cap, self._max_delay)
+        delay: float = min(longest, self._base_delay * 2.0 ** min(failures, 62))
         self.add_after(key, delay)
         return delay
 
