@@ -15,6 +15,7 @@ A failed ``test`` comes back as a bare 422; the object is read once to tell a lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubeio.errors import Conflict, Invalid
@@ -24,14 +25,35 @@ from kubeio.rest import JSON, JSON_PATCH, KubeApi
 def patch_if_spec_unchanged(
     api: KubeApi, path: str, uid: str, generation: int, operations: list[dict[str, Any]]
 ) -> JSON:
-    """Apply ``operations`` if the object is still ``uid`` at ``generation``."""
+    """Apply ``operations`` if the object is still ``uid`` at ``generation``; the object as
+    written."""
+    written: JSON = _guarded(api, path, uid, generation, operations, api.patch)
+    return written
+
+
+def apply_if_spec_unchanged(
+    api: KubeApi, path: str, uid: str, generation: int, operations: list[dict[str, Any]]
+) -> None:
+    """``patch_if_spec_unchanged`` for a writer that knows what its write makes of the spec
+    (it moves the generation by one if it changes anything): the answer is not decoded."""
+    _guarded(api, path, uid, generation, operations, api.patch_unread)
+
+
+def _guarded(
+    api: KubeApi,
+    path: str,
+    uid: str,
+    generation: int,
+    operations: list[dict[str, Any]],
+    send: Callable[[str, Any, str], Any],
+) -> Any:
     guarded = [
         {"op": "test", "path": "/metadata/uid", "value": uid},
         {"op": "test", "path": "/metadata/generation", "value": generation},
         *operations,
     ]
     try:
-        return api.patch(path, guarded, JSON_PATCH)
+        return send(path, guarded, JSON_PATCH)
     except Invalid as error:
         metadata = api.get(path).get("metadata") or {}
         now_uid = str(metadata.get("uid", ""))

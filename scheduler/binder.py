@@ -72,7 +72,7 @@ from kubeio.errors import (
     TransientError,
 )
 from kubeio.fencing import fenced
-from kubeio.guarded import patch_if_spec_unchanged
+from kubeio.guarded import apply_if_spec_unchanged, patch_if_spec_unchanged
 from kubeio.liveness import Tasks
 from kubeio.resources import BANDWIDTHS, PODS
 from kubeio.rest import JSON, KubeApi
@@ -178,7 +178,6 @@ class Binder:
         # handed over (monotonic), for the ``reserve`` stage.
         self._pending: dict[str, list[tuple[PodContext, float]]] = {}
         self._writing: set[str] = set()
-        self._written: dict[str, NodeBandwidth] = {}
         # Pods a binding of ours may still land for (sent, answer never heard): their
         # reservation is never released by us, only adopted or released behind a fence.
         self._in_doubt: set[str] = set()
@@ -274,16 +273,9 @@ class Binder:
     # Reserve ---------------------------------------------------------------------------------
 
     def _latest_ledger(self, node: str) -> NodeBandwidth | None:
-        """The newer spec of the watch cache's copy and the one our own last write returned.
-
-        Without this every second batch for a node would be computed on the cache's copy,
-        which lags our own write, and lose its compare-and-swap."""
-        cached = self._state.ledger_of(node)
-        with self._lock:
-            written = self._written.get(node)
-        if written is None or cached is None or written.uid != cached.uid:
-            return cached  # a Bandwidth made again starts its generations afresh
-        return written if written.generation > cached.generation else cached
+        """The node's ledger as the cluster state holds it: the watch's copy, or the one our
+        own last write committed if that is newer (``ClusterState.ledger_written``)."""
+        return self._state.ledger_of(node)
 
     def _reserve(
         self, node: str, batch: list[PodContext]
@@ -338,7 +330,7 @@ class Binder:
         for uid, request in self._state.bound_pod_charges(node).items():
             if uid not in reservations:
                 used = used + request.charge()
-        now = datetime.now(UTC)
+        now = datetime.now(UTC).replace(microsecond=0)  # as stored: see ``_patch``
         added = False
         for ctx in needs_ledger:
             pod = ctx.pod
@@ -387,25 +379,35 @@ class Binder:
         return accepted, rejected
 
     def _patch(self, node: str, ledger: NodeBandwidth, reservations: Iterable[Reservation]) -> None:
+        """Set the node's reservations, guarded by the ledger's UID and generation.
+
+        When the ledger read clean and the list changes, the spec the write commits is
+        known: the ledger with this list, one generation on. The answer (the whole object,
+        tens of entries in spec and status) is then not decoded nor parsed, and the cluster
+        state holds the new spec at once, so its watch event is not parsed either."""
+        held = {reservation.pod_uid: reservation for reservation in reservations}
+        known = not ledger.problems and held != dict(ledger.reservations)
+        path = BANDWIDTHS.path(name=node)
+        operations = reservations_patch(held.values())
         try:
-            written = patch_if_spec_unchanged(
-                self._api,
-                BANDWIDTHS.path(name=node),
-                ledger.uid,
-                ledger.generation,
-                reservations_patch(reservations),
-            )
+            if known:
+                apply_if_spec_unchanged(self._api, path, ledger.uid, ledger.generation, operations)
+                written = replace(
+                    ledger, reservations=held, generation=ledger.generation + 1, resource_version=""
+                )
+            else:
+                answer = patch_if_spec_unchanged(
+                    self._api, path, ledger.uid, ledger.generation, operations
+                )
+                written = parse_bandwidth(answer)
         except Conflict:
             self._on_conflict()
             raise
         except NotFound as error:
             raise _Stale() from error
-        try:
-            parsed = parse_bandwidth(written)
         except MalformedBandwidth:
             return
-        with self._lock:
-            self._written[node] = parsed
+        self._state.ledger_written(written)
 
     def _unreserve(self, node: str, uid: str) -> None:
         def remove(ledger: NodeBandwidth | None) -> None:

@@ -143,25 +143,51 @@ class ClusterState:
                 held is not None
                 and held.generation
                 and held.uid == metadata.get("uid")
-                and held.generation == metadata.get("generation")
+                and held.generation >= int(metadata.get("generation") or 0)
             ):
-                return  # a status write: the spec, all the scheduler reads, is the same
+                # A status write (the spec, all the scheduler reads, is the same), or a spec
+                # the binder's own later write has overtaken (``ledger_written``).
+                return
             try:
                 ledger = parse_bandwidth(new)
             except MalformedBandwidth as error:
                 info.set_bandwidth(None, f"node(s) had an unreadable Bandwidth object: {error}")
                 self._on_invalid_ledger(name, str(error))
                 return
-            previous = info.bandwidth
-            if previous is not None and previous.uid != ledger.uid:
-                info.set_ledger_limit(MAX_RESERVATIONS)  # another object: its own size
-            info.set_bandwidth(ledger)
-            if ledger.problems:
-                self._on_invalid_ledger(name, "; ".join(ledger.problems))
-            if previous is not None and previous.capacity == ledger.capacity:
-                released = not set(previous.reservations) <= set(ledger.reservations)
+            released = self._hold_ledger(info, ledger)
         if released:
             self.queue.cluster_changed()
+
+    def ledger_written(self, ledger: NodeBandwidth) -> None:
+        """Hold the spec our own write just committed, ahead of its watch event: the next
+        batch for the node is computed on it, and the event, of the same generation, is not
+        parsed again. A copy the watch has already moved past, or another object since, is
+        left alone."""
+        with self.lock:
+            info = self.nodes.get(ledger.name)
+            held = info.bandwidth if info is not None else None
+            if (
+                info is None
+                or held is None
+                or held.uid != ledger.uid
+                or held.generation >= ledger.generation
+            ):
+                return
+            released = self._hold_ledger(info, ledger)
+        if released:
+            self.queue.cluster_changed()
+
+    def _hold_ledger(self, info: NodeInfo, ledger: NodeBandwidth) -> bool:
+        """Whether the new ledger frees bandwidth the previous one held."""
+        previous = info.bandwidth
+        if previous is not None and previous.uid != ledger.uid:
+            info.set_ledger_limit(MAX_RESERVATIONS)  # another object: its own size
+        info.set_bandwidth(ledger)
+        if ledger.problems:
+            self._on_invalid_ledger(info.name, "; ".join(ledger.problems))
+        if previous is not None and previous.capacity == ledger.capacity:
+            return not set(previous.reservations) <= set(ledger.reservations)
+        return True
 
     def set_dra_holding(self, node_name: str, holding: DraHolding) -> None:
         """What DRA claims hold on the node now; unschedulable pods are retried when it is less."""

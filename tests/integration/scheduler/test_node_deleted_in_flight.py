@@ -38,11 +38,18 @@ class NodeDeletedOnReserve(KubeApi):
         self.deleted = threading.Event()
 
     def patch(self, path: str, patch: Any, content_type: str = MERGE_PATCH) -> JSON:
+        self._before_patch(path, content_type)
+        return super().patch(path, patch, content_type)
+
+    def patch_unread(self, path: str, patch: Any, content_type: str = MERGE_PATCH) -> None:
+        self._before_patch(path, content_type)
+        super().patch_unread(path, patch, content_type)
+
+    def _before_patch(self, path: str, content_type: str) -> None:
         if content_type == JSON_PATCH and "/bandwidths/" in path and not self.deleted.is_set():
             self.deleted.set()
             self._kube.delete(f"/api/v1/nodes/{self._node}")
             wait_until(self._deletion_seen, what="the scheduler to see the node deleted")
-        return super().patch(path, patch, content_type)
 
     def _deletion_seen(self) -> bool:
         assert self.scheduler is not None

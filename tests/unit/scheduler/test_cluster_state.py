@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bandwidth.budget import LinkBudget, Usage
-from bandwidth.model import new_bandwidth_object
+from bandwidth.model import Reservation, new_bandwidth_object
+from bandwidth.request import BandwidthRequest
 from kubeio.watchcache import ADDED, MODIFIED
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
@@ -62,3 +64,81 @@ def test_a_status_write_is_not_read_again_a_spec_write_is() -> None:
     state.on_bandwidth(MODIFIED, spec_write, again)
     ledger = state.ledger_of("node-1")
     assert ledger is not None and ledger.capacity.network.ul_mbps == 700
+
+
+def _held(state: ClusterState) -> tuple[int, list[str]]:
+    ledger = state.ledger_of("node-1")
+    assert ledger is not None
+    return ledger.generation, sorted(ledger.reservations)
+
+
+def test_our_own_write_is_held_at_once_and_its_watch_event_not_read_again() -> None:
+    state = ClusterState(SchedulerConfig(), SchedulingQueue())
+    state.on_node(ADDED, None, _node("node-1"))
+    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
+    stored = new_bandwidth_object("node-1", capacity)
+    stored["metadata"] |= {"uid": "u1", "generation": 4}
+    state.on_bandwidth(ADDED, None, stored)
+    read = state.ledger_of("node-1")
+    assert read is not None
+
+    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
+    written = replace(read, reservations={"pod-1": one}, generation=5)
+    state.ledger_written(written)
+    assert state.ledger_of("node-1") is written
+
+    # The watch catches up: an event of a generation held already (the older write, or
+    # this very one) changes nothing.
+    state.on_bandwidth(MODIFIED, None, stored)
+    assert state.ledger_of("node-1") is written
+    echoed = new_bandwidth_object("node-1", capacity, reservations=[one])
+    echoed["metadata"] |= {"uid": "u1", "generation": 5}
+    state.on_bandwidth(MODIFIED, stored, echoed)
+    assert state.ledger_of("node-1") is written
+
+    # Someone else's later spec write is read.
+    two = Reservation("pod-2", "p2", "ns", BandwidthRequest(100, 100))
+    later = new_bandwidth_object("node-1", capacity, reservations=[one, two])
+    later["metadata"] |= {"uid": "u1", "generation": 6}
+    state.on_bandwidth(MODIFIED, echoed, later)
+    assert _held(state) == (6, ["pod-1", "pod-2"])
+
+
+def test_a_write_the_watch_has_moved_past_or_of_another_object_is_not_held() -> None:
+    state = ClusterState(SchedulerConfig(), SchedulingQueue())
+    state.on_node(ADDED, None, _node("node-1"))
+    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
+    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
+    stored = new_bandwidth_object("node-1", capacity, reservations=[one])
+    stored["metadata"] |= {"uid": "u1", "generation": 7}
+    state.on_bandwidth(ADDED, None, stored)
+    held = state.ledger_of("node-1")
+    assert held is not None
+
+    state.ledger_written(replace(held, reservations={}, generation=7))  # not newer
+    state.ledger_written(replace(held, reservations={}, generation=6))  # older
+    state.ledger_written(replace(held, reservations={}, uid="u0", generation=9))  # replaced
+    assert state.ledger_of("node-1") is held
+    state.ledger_written(replace(held, name="node-2", reservations={}, generation=8))  # unknown
+    assert state.ledger_of("node-2") is None
+
+
+def test_releasing_by_our_own_write_retries_the_unschedulable() -> None:
+    queue = SchedulingQueue()
+    changes: list[int] = []
+    queue.cluster_changed = lambda: changes.append(1)  # type: ignore[method-assign]
+    state = ClusterState(SchedulerConfig(), queue)
+    state.on_node(ADDED, None, _node("node-1"))
+    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
+    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
+    stored = new_bandwidth_object("node-1", capacity, reservations=[one])
+    stored["metadata"] |= {"uid": "u1", "generation": 2}
+    state.on_bandwidth(ADDED, None, stored)
+    held = state.ledger_of("node-1")
+    assert held is not None
+    changes.clear()
+
+    state.ledger_written(replace(held, reservations={**held.reservations}, generation=3))
+    assert changes == []  # nothing freed
+    state.ledger_written(replace(held, reservations={}, generation=4))
+    assert changes == [1]
