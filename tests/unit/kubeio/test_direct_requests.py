@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -106,3 +107,47 @@ def test_through_a_proxy_the_client_sends_it_its_own_way() -> None:
     api = KubeApi(configuration)
     assert _Direct.of(api.api_client) is None
     api.close()
+
+
+class _KeepAliveRecorder(_Recorder):
+    protocol_version = "HTTP/1.1"
+    timeout = 0.2  # an idle connection is closed after this long
+    peers: list[tuple[str, int]] = []
+
+    def _answer(self) -> None:
+        _KeepAliveRecorder.peers.append(self.client_address)
+        super()._answer()
+
+    do_GET = do_POST = do_PATCH = _answer
+
+
+def test_writes_reuse_one_connection_and_a_connection_closed_while_idle_is_replaced() -> None:
+    _Recorder.seen.clear()
+    _KeepAliveRecorder.peers.clear()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveRecorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    api = KubeApi(_configuration(f"http://127.0.0.1:{httpd.server_address[1]}"))
+    try:
+        for name in ("a", "b", "c"):
+            assert api.create("/api/v1/namespaces/n/events", {"name": name}) == {
+                "kind": "Status",
+                "ok": True,
+            }
+        api.patch("/api/v1/namespaces/n/pods/p", {"metadata": {}})
+        assert len(set(_KeepAliveRecorder.peers)) == 1  # one connection for all four
+        assert [json.loads(r["body"]) for r in _Recorder.seen[:3]] == [
+            {"name": "a"},
+            {"name": "b"},
+            {"name": "c"},
+        ]
+        assert _Recorder.seen[0]["headers"]["authorization"] == "Bearer token-1"
+
+        time.sleep(3 * _KeepAliveRecorder.timeout)  # the server closes the idle connection
+        api.create("/api/v1/namespaces/n/events", {"name": "d"})
+        assert json.loads(_Recorder.seen[-1]["body"]) == {"name": "d"}
+        assert len(set(_KeepAliveRecorder.peers)) == 2  # a new one, and no error
+    finally:
+        api.close()
+        httpd.shutdown()
+        httpd.server_close()
