@@ -338,7 +338,7 @@ class KubeApi:
             return None
         try:
             answer = direct.exchange(method, path, body, content_type, timeout)
-        except OSError as error:
+        except _CONNECTION_ERRORS as error:  # urllib3's when connecting, OSError after
             self._observe(method, resource_of(path), 0)
             raise _unreachable(method, path, error) from error
         if answer is not None:

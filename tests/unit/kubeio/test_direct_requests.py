@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from kubeio.errors import Unreachable
 from kubeio.rest import KubeApi, _Direct
+from localcluster.process import free_port
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -151,3 +153,16 @@ def test_writes_reuse_one_connection_and_a_connection_closed_while_idle_is_repla
         api.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_write_to_an_apiserver_that_is_away_is_unreachable_not_a_crash() -> None:
+    api = KubeApi(_configuration(f"https://127.0.0.1:{free_port()}"))
+    try:
+        for write in (
+            lambda: api.create("/api/v1/namespaces/n/events", {}),
+            lambda: api.patch("/api/v1/namespaces/n/pods/p", {}),
+        ):
+            with pytest.raises(Unreachable, match="Connection refused"):
+                write()
+    finally:
+        api.close()
