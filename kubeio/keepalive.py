@@ -37,6 +37,10 @@ class Answer:
     """Names in lower case."""
     body: bytes
 
+    def read(self) -> bytes:
+        """The body, as an unread urllib3 response gives it."""
+        return self.body
+
 
 class AnswerLost(ConnectionError):
     """The connection closed or broke before the whole answer came: the request may or may

@@ -263,16 +263,22 @@ class KubeApi:
     ) -> Any:
         verb = verb or method
         try:
-            response = send(
-                self._client,
-                method,
-                path,
-                query=query,
-                body=body,
-                content_type=content_type,
-                timeout=timeout,
-            )
-        except _CONNECTION_ERRORS as error:
+            response: Any = None
+            if method in _KEPT_ALIVE and not query and not isinstance(timeout, tuple):
+                direct = _Direct.of(self._client)
+                if direct is not None:
+                    response = direct.exchange(method, path, body, content_type, timeout)
+            if response is None:
+                response = send(
+                    self._client,
+                    method,
+                    path,
+                    query=query,
+                    body=body,
+                    content_type=content_type,
+                    timeout=timeout,
+                )
+        except _CONNECTION_ERRORS as error:  # urllib3's, or OSError from a kept-alive write
             self._observe(verb, resource_of(path), 0)
             raise _unreachable(method, path, error) from error
         self._observe(verb, resource_of(path), response.status)
@@ -300,50 +306,27 @@ class KubeApi:
             if allowed <= 0:
                 raise NotLeading(0, f"{method} {path}: not sent, leadership is not confirmed")
             timeout = min(timeout, allowed)
-        answer = None
-        if method in _KEPT_ALIVE and not query:
-            answer = self._exchange(method, path, body, content_type, timeout)
-        if answer is not None:
-            status, raw = answer.status, answer.body
-            retry_after = answer.headers.get("retry-after") or "0"
-        else:
-            response = self._send(
-                method,
-                path,
-                query=query,
-                body=body,
-                content_type=content_type,
-                timeout=timeout,
-                verb=verb,
-            )
-            try:
-                raw = response.read()
-            except _CONNECTION_ERRORS as error:
-                raise _unreachable(method, path, error) from error
-            status = response.status
-            retry_after = response.headers.get("Retry-After") or "0"
-        if status >= 300:
+        response = self._send(
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+            verb=verb,
+        )
+        try:
+            raw = response.read()
+        except _CONNECTION_ERRORS as error:
+            raise _unreachable(method, path, error) from error
+        if response.status >= 300:
+            retry_after = response.headers.get("retry-after") or "0"
             raise error_for_status(
-                status,
+                response.status,
                 _error_body(raw),
                 float(retry_after) if retry_after.isdigit() else 0.0,
             )
         return loads(raw) if raw and decode else None
-
-    def _exchange(
-        self, method: str, path: str, body: Any, content_type: str, timeout: float
-    ) -> Answer | None:
-        direct = _Direct.of(self._client)
-        if direct is None:
-            return None
-        try:
-            answer = direct.exchange(method, path, body, content_type, timeout)
-        except _CONNECTION_ERRORS as error:  # urllib3's when connecting, OSError after
-            self._observe(method, resource_of(path), 0)
-            raise _unreachable(method, path, error) from error
-        if answer is not None:
-            self._observe(method, resource_of(path), answer.status)
-        return answer
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> JSON:
         result: JSON = self.request("GET", path, query=query)
