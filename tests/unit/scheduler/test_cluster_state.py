@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from bandwidth.budget import LinkBudget, Usage
-from bandwidth.model import Reservation, new_bandwidth_object
+from bandwidth.model import NodeBandwidth, Reservation, new_bandwidth_object
 from bandwidth.request import BandwidthRequest
 from kubeio.watchcache import ADDED, MODIFIED
 from scheduler.cluster import ClusterState
@@ -66,24 +66,34 @@ def test_a_status_write_is_not_read_again_a_spec_write_is() -> None:
     assert ledger is not None and ledger.capacity.network.ul_mbps == 700
 
 
-def _held(state: ClusterState) -> tuple[int, list[str]]:
+_CAPACITY = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
+_ONE = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
+_TWO = Reservation("pod-2", "p2", "ns", BandwidthRequest(100, 100))
+
+
+def _stored(generation: int, *reservations: Reservation) -> dict[str, Any]:
+    stored = new_bandwidth_object("node-1", _CAPACITY, reservations=reservations)
+    stored["metadata"] |= {"uid": "u1", "generation": generation}
+    return stored
+
+
+def _state_holding(stored: dict[str, Any], queue: SchedulingQueue | None = None) -> ClusterState:
+    state = ClusterState(SchedulerConfig(), queue or SchedulingQueue())
+    state.on_node(ADDED, None, _node("node-1"))
+    state.on_bandwidth(ADDED, None, stored)
+    return state
+
+
+def _held(state: ClusterState) -> NodeBandwidth:
     ledger = state.ledger_of("node-1")
     assert ledger is not None
-    return ledger.generation, sorted(ledger.reservations)
+    return ledger
 
 
 def test_our_own_write_is_held_at_once_and_its_watch_event_not_read_again() -> None:
-    state = ClusterState(SchedulerConfig(), SchedulingQueue())
-    state.on_node(ADDED, None, _node("node-1"))
-    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
-    stored = new_bandwidth_object("node-1", capacity)
-    stored["metadata"] |= {"uid": "u1", "generation": 4}
-    state.on_bandwidth(ADDED, None, stored)
-    read = state.ledger_of("node-1")
-    assert read is not None
-
-    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
-    written = replace(read, reservations={"pod-1": one}, generation=5)
+    stored = _stored(4)
+    state = _state_holding(stored)
+    written = replace(_held(state), reservations={"pod-1": _ONE}, generation=5)
     state.ledger_written(written)
     assert state.ledger_of("node-1") is written
 
@@ -91,30 +101,19 @@ def test_our_own_write_is_held_at_once_and_its_watch_event_not_read_again() -> N
     # this very one) changes nothing.
     state.on_bandwidth(MODIFIED, None, stored)
     assert state.ledger_of("node-1") is written
-    echoed = new_bandwidth_object("node-1", capacity, reservations=[one])
-    echoed["metadata"] |= {"uid": "u1", "generation": 5}
+    echoed = _stored(5, _ONE)
     state.on_bandwidth(MODIFIED, stored, echoed)
     assert state.ledger_of("node-1") is written
 
     # Someone else's later spec write is read.
-    two = Reservation("pod-2", "p2", "ns", BandwidthRequest(100, 100))
-    later = new_bandwidth_object("node-1", capacity, reservations=[one, two])
-    later["metadata"] |= {"uid": "u1", "generation": 6}
-    state.on_bandwidth(MODIFIED, echoed, later)
-    assert _held(state) == (6, ["pod-1", "pod-2"])
+    state.on_bandwidth(MODIFIED, echoed, _stored(6, _ONE, _TWO))
+    later = _held(state)
+    assert (later.generation, sorted(later.reservations)) == (6, ["pod-1", "pod-2"])
 
 
 def test_a_write_the_watch_has_moved_past_or_of_another_object_is_not_held() -> None:
-    state = ClusterState(SchedulerConfig(), SchedulingQueue())
-    state.on_node(ADDED, None, _node("node-1"))
-    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
-    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
-    stored = new_bandwidth_object("node-1", capacity, reservations=[one])
-    stored["metadata"] |= {"uid": "u1", "generation": 7}
-    state.on_bandwidth(ADDED, None, stored)
-    held = state.ledger_of("node-1")
-    assert held is not None
-
+    state = _state_holding(_stored(7, _ONE))
+    held = _held(state)
     state.ledger_written(replace(held, reservations={}, generation=7))  # not newer
     state.ledger_written(replace(held, reservations={}, generation=6))  # older
     state.ledger_written(replace(held, reservations={}, uid="u0", generation=9))  # replaced
@@ -127,15 +126,8 @@ def test_releasing_by_our_own_write_retries_the_unschedulable() -> None:
     queue = SchedulingQueue()
     changes: list[int] = []
     queue.cluster_changed = lambda: changes.append(1)  # type: ignore[method-assign]
-    state = ClusterState(SchedulerConfig(), queue)
-    state.on_node(ADDED, None, _node("node-1"))
-    capacity = Usage(LinkBudget(1000, 1000), LinkBudget(1000, 1000))
-    one = Reservation("pod-1", "p1", "ns", BandwidthRequest(100, 100))
-    stored = new_bandwidth_object("node-1", capacity, reservations=[one])
-    stored["metadata"] |= {"uid": "u1", "generation": 2}
-    state.on_bandwidth(ADDED, None, stored)
-    held = state.ledger_of("node-1")
-    assert held is not None
+    state = _state_holding(_stored(2, _ONE), queue)
+    held = _held(state)
     changes.clear()
 
     state.ledger_written(replace(held, reservations={**held.reservations}, generation=3))
