@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ class KeepAlive:
         self._max_idle = max(1, max_idle)
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     @staticmethod
     def can_send(target: str) -> bool:
@@ -89,11 +91,13 @@ class KeepAlive:
         """Send one request and read its whole answer; raises ``OSError`` (``AnswerLost``,
         a timeout, a TLS or connection error) when it cannot."""
         request = _request_bytes(method, target, self._host, headers, body)
+        deadline = None if timeout is None else time.monotonic() + timeout
         connection = self._take(timeout)
         try:
-            connection.conn.sock.settimeout(timeout)
+            reader = _Deadlined(connection, deadline)
+            reader.arm()
             connection.conn.sock.sendall(request)
-            answer, reusable = _read_answer(connection.reader, method)
+            answer, reusable = _read_answer(reader, method)
         except BaseException:
             connection.close()
             raise
@@ -104,7 +108,9 @@ class KeepAlive:
         return answer
 
     def close(self) -> None:
+        """Close the idle connections, and each busy one as its request ends."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
@@ -130,10 +136,49 @@ class KeepAlive:
 
     def _give_back(self, connection: _Connection) -> None:
         with self._lock:
-            if len(self._idle) < self._max_idle:
+            if not self._closed and len(self._idle) < self._max_idle:
                 self._idle.append(connection)
                 return
         connection.close()
+
+
+class _Deadlined:
+    """The connection's reader, each wait on the socket cut to what is left of the request's
+    timeout: the whole request is bounded, as by urllib3's ``total``, not each read (an
+    answer trickling in would never time out)."""
+
+    __slots__ = ("_connection", "_deadline")
+
+    def __init__(self, connection: _Connection, deadline: float | None) -> None:
+        self._connection = connection
+        self._deadline = deadline
+
+    def arm(self) -> None:
+        if self._deadline is None:
+            self._connection.conn.sock.settimeout(None)
+            return
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's time is up")
+        self._connection.conn.sock.settimeout(left)
+
+    def readline(self, limit: int) -> bytes:
+        self.arm()
+        line: bytes = self._connection.reader.readline(limit)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        """``size`` bytes, fewer at the end of the stream; all of it when ``size`` < 0."""
+        parts: list[bytes] = []
+        got = 0
+        while size < 0 or got < size:
+            self.arm()
+            part: bytes = self._connection.reader.read1(_MAX_LINE if size < 0 else size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
 
 
 def _request_bytes(

@@ -3,7 +3,9 @@ the server's path prefix, the encoded query, the bearer token, the JSON body."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -166,3 +168,28 @@ def test_a_write_to_an_apiserver_that_is_away_is_unreachable_not_a_crash() -> No
                 write()
     finally:
         api.close()
+
+
+def test_an_answer_that_trickles_in_times_out_as_a_whole() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 40\r\n\r\n")
+            with contextlib.suppress(OSError):
+                for _ in range(40):
+                    time.sleep(0.1)  # each byte well within any single read's timeout
+                    conn.sendall(b"x")
+
+    threading.Thread(target=trickle, daemon=True).start()
+    api = KubeApi(_configuration(f"http://127.0.0.1:{listener.getsockname()[1]}"))
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unreachable, match="time"):
+            api.request("POST", "/api/v1/namespaces/n/events", body={}, timeout=1.0)
+        assert time.monotonic() - started < 3.0
+    finally:
+        api.close()
+        listener.close()
