@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from accounting.pods import ReplicaSetOwner, Workload, workload_of
@@ -146,11 +146,16 @@ class Books:
     """When the earliest unbound reservation's grace ends: reconcile again then."""
     dra: DraHolding | None = None
     """What DRA claims hold on the node; None when DRA sharing is off."""
+    _used: Usage | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def used(self) -> Usage:
-        held = self.dra.usage if self.dra is not None else Usage()
-        return sum((charge.usage() for charge in self.charges), held)
+        """Summed once: the status, the metrics and the oversubscription check all ask."""
+        if self._used is None:
+            held = self.dra.usage if self.dra is not None else Usage()
+            object.__setattr__(self, "_used", sum((c.usage() for c in self.charges), held))
+        assert self._used is not None
+        return self._used
 
     @property
     def remaining(self) -> Usage:

@@ -14,7 +14,6 @@ cluster costs the apiserver nothing.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -147,14 +146,17 @@ def desired_status(
 
 
 def _comparable(status: Mapping[str, Any] | None) -> JSON:
-    result: JSON = copy.deepcopy(dict(status or {}))
-    for key in _VOLATILE_KEYS:
-        result.pop(key, None)
+    """The status less its timestamps; the rest shared with it, not copied (a deep copy of
+    the per-pod list was a tenth of the accounting controller's CPU)."""
+    result: JSON = {k: v for k, v in (status or {}).items() if k not in _VOLATILE_KEYS}
     conditions = result.get("conditions")
     if isinstance(conditions, list):
-        for entry in conditions:
-            if isinstance(entry, dict):
-                entry.pop("lastTransitionTime", None)
+        result["conditions"] = [
+            {k: v for k, v in entry.items() if k != "lastTransitionTime"}
+            if isinstance(entry, Mapping)
+            else entry
+            for entry in conditions
+        ]
     return result
 
 
