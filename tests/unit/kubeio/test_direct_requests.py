@@ -193,3 +193,39 @@ def test_an_answer_that_trickles_in_times_out_as_a_whole() -> None:
     finally:
         api.close()
         listener.close()
+
+
+def _one_shot_server(answer: bytes) -> socket.socket:
+    """Accepts one connection, reads what comes, sends ``answer`` and closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize(
+    ("scheme", "answer", "says"),
+    [
+        # The TLS handshake meets a server that speaks no TLS: refused while connecting.
+        ("https", b"HTTP/1.1 400 Bad Request\r\n\r\n", "SSL"),
+        # The answer ends before the length it announced: the write may have been applied.
+        ("http", b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{}", "ended after"),
+    ],
+)
+def test_a_write_whose_connection_fails_midway_is_unreachable(
+    scheme: str, answer: bytes, says: str
+) -> None:
+    listener = _one_shot_server(answer)
+    api = KubeApi(_configuration(f"{scheme}://127.0.0.1:{listener.getsockname()[1]}"))
+    try:
+        with pytest.raises(Unreachable, match=says):
+            api.create("/api/v1/namespaces/n/events", {})
+    finally:
+        api.close()
+        listener.close()
