@@ -272,11 +272,6 @@ class Binder:
 
     # Reserve ---------------------------------------------------------------------------------
 
-    def _latest_ledger(self, node: str) -> NodeBandwidth | None:
-        """The node's ledger as the cluster state holds it: the watch's copy, or the one our
-        own last write committed if that is newer (``ClusterState.ledger_written``)."""
-        return self._state.ledger_of(node)
-
     def _reserve(
         self, node: str, batch: list[PodContext]
     ) -> tuple[list[tuple[PodContext, str]], list[Refusal]]:
@@ -291,7 +286,9 @@ class Binder:
     ) -> T:
         """Run ``write`` on the newest ledger known; after a lost race, read it again and
         retry (jittered backoff), as long as the race keeps being lost."""
-        ledger = self._latest_ledger(node)
+        # The watch's copy, or the one our own last write committed if that is newer
+        # (``ClusterState.ledger_written``).
+        ledger = self._state.ledger_of(node)
         for attempt in Retrying(
             retry=retry_if_exception_type((Conflict, TransientError, _Stale)),
             wait=wait_retry_after(wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05)),
