@@ -16,6 +16,7 @@ write is not idempotent, and the callers know what a lost answer means (``Transi
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -49,11 +50,12 @@ class AnswerLost(ConnectionError):
 
 
 class _Connection:
-    __slots__ = ("conn", "reader")
+    __slots__ = ("conn", "reader", "socket")
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.reader = conn.sock.makefile("rb")
+        self.socket = _DeadlinedSocket(conn.sock)
+        self.reader = io.BufferedReader(self.socket)
 
     def close(self) -> None:
         try:
@@ -94,10 +96,10 @@ class KeepAlive:
         deadline = None if timeout is None else time.monotonic() + timeout
         connection = self._take(timeout)
         try:
-            reader = _Deadlined(connection, deadline)
-            reader.arm()
+            connection.socket.deadline = deadline
+            connection.socket.arm()
             connection.conn.sock.sendall(request)
-            answer, reusable = _read_answer(reader, method)
+            answer, reusable = _read_answer(connection.reader, method)
         except BaseException:
             connection.close()
             raise
@@ -142,43 +144,34 @@ class KeepAlive:
         connection.close()
 
 
-class _Deadlined:
-    """The connection's reader, each wait on the socket cut to what is left of the request's
-    timeout: the whole request is bounded, as by urllib3's ``total``, not each read (an
-    answer trickling in would never time out)."""
+class _DeadlinedSocket(io.RawIOBase):
+    """The connection's socket as the raw stream under its buffered reader, each wait on it
+    cut to what is left of the request's ``deadline`` (monotonic; None waits for ever): the
+    whole request is bounded, as by urllib3's ``total``, not each read (an answer trickling
+    in would never time out). The timeout is set only when the buffer runs dry and the
+    socket is really read, once or twice per answer rather than once per header line."""
 
-    __slots__ = ("_connection", "_deadline")
+    def __init__(self, sock: Any) -> None:
+        super().__init__()
+        self._sock = sock
+        self.deadline: float | None = None
 
-    def __init__(self, connection: _Connection, deadline: float | None) -> None:
-        self._connection = connection
-        self._deadline = deadline
+    def readable(self) -> bool:
+        return True
 
     def arm(self) -> None:
-        if self._deadline is None:
-            self._connection.conn.sock.settimeout(None)
+        if self.deadline is None:
+            self._sock.settimeout(None)
             return
-        left = self._deadline - time.monotonic()
+        left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request's time is up")
-        self._connection.conn.sock.settimeout(left)
+        self._sock.settimeout(left)
 
-    def readline(self, limit: int) -> bytes:
+    def readinto(self, buffer: Any) -> int:
         self.arm()
-        line: bytes = self._connection.reader.readline(limit)
-        return line
-
-    def read(self, size: int = -1) -> bytes:
-        """``size`` bytes, fewer at the end of the stream; all of it when ``size`` < 0."""
-        parts: list[bytes] = []
-        got = 0
-        while size < 0 or got < size:
-            self.arm()
-            part: bytes = self._connection.reader.read1(_MAX_LINE if size < 0 else size - got)
-            if not part:
-                break
-            parts.append(part)
-            got += len(part)
-        return b"".join(parts)
+        got: int = self._sock.recv_into(buffer)
+        return got
 
 
 def _request_bytes(
@@ -240,8 +233,8 @@ def _headers(reader: Any) -> dict[str, str]:
         line = _line(reader)
         if line in (b"\r\n", b"\n"):
             return headers
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
     raise AnswerLost(f"the apiserver's answer has more than {_MAX_HEADERS} headers")
 
 
