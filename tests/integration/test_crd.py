@@ -247,6 +247,134 @@ def test_upgrading_from_the_map_keyed_ledger_keeps_stored_objects_writable(
         )
 
 
+def _status_written(at: str, *, over: bool) -> dict[str, Any]:
+    """A status as the accounting controller writes it (whole, by merge patch)."""
+    totals = {"local": {"ulMbps": 1, "dlMbps": 2}, "network": {"ulMbps": 3, "dlMbps": 4}}
+
+    def condition(kind: str, status: bool) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": str(status),
+            "lastTransitionTime": at,
+            "reason": "OverCapacity" if over else "WithinCapacity",
+            "message": "usage beyond capacity" if over else "usage within capacity",
+        }
+
+    return {
+        "state": "Oversubscribed" if over else "Ready",
+        "used": totals,
+        "remaining": totals,
+        "conditions": [condition("Ready", not over), condition("Oversubscribed", over)],
+        "updatedAt": at,
+    }
+
+
+def _status_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the status writer's managed-fields entry says it owns."""
+    (entry,) = [m for m in obj["metadata"]["managedFields"] if m.get("subresource") == "status"]
+    owned: dict[str, Any] = entry["fieldsV1"]["f:status"]
+    return owned
+
+
+def test_the_status_is_owned_as_whole_structs_and_lists(
+    custom: CustomObjectsApi, bandwidth_names: list[str]
+) -> None:
+    """Each of the status's structs and lists is one managed-fields entry, not one per leaf
+    or per condition type: every write of the object, each reservation too, re-computes
+    them (the CRD's comment on ``status``)."""
+    name = unique("owned")
+    create(custom, bandwidth_names, sample(name))
+    status = {"status": _status_written("2026-01-01T00:00:00Z", over=False)}
+    written = obj(custom.patch_cluster_custom_object_status(GROUP, VERSION, PLURAL, name, status))
+    owned = _status_fields(written)
+    for field in ("f:used", "f:remaining", "f:conditions"):
+        assert owned[field] == {}, owned
+    # Merge patches replace a list whatever its type, and merge maps whatever theirs: the
+    # writer's view of the status is unchanged.
+    half = {"status": {"used": {"network": {"ulMbps": 9}}}}
+    patched = obj(custom.patch_cluster_custom_object_status(GROUP, VERSION, PLURAL, name, half))
+    assert patched["status"]["used"] == {
+        "local": {"ulMbps": 1, "dlMbps": 2},
+        "network": {"ulMbps": 9, "dlMbps": 4},
+    }
+
+
+def test_upgrading_from_the_per_leaf_status_keeps_stored_objects_writable(
+    api_client: ApiClient,
+) -> None:
+    """An operator applies the new CRD (status structs and conditions atomic) over the one
+    before it (``conditions`` a map keyed by ``type``, structs per leaf) with Bandwidth
+    objects stored, their status written: the status and the ledger are written as before,
+    and the status's managed fields become whole once the new schema is served."""
+    group = f"upgrade-{uuid.uuid4().hex[:6]}.vaclab.org"
+    (current,) = load_crds()
+    new = _renamed(current, group)
+    old = copy.deepcopy(new)
+    status_schema = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    for struct in ("used", "remaining", "draUsed"):
+        status_schema["properties"][struct].pop("x-kubernetes-map-type", None)
+    status_schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
+    status_schema["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
+    objects = f"/apis/{group}/{VERSION}/{PLURAL}"
+    merge = "application/merge-patch+json"
+    try:
+        apply_crd(api_client, old)
+        wait_for_crd(api_client, old)
+        body = sample("node-1")
+        body["apiVersion"] = f"{group}/{VERSION}"
+        body["spec"]["reservations"] = [reservation("uid-1", "a")]
+        stored = rawapi.request_ok(api_client, "POST", objects, body=body)
+        before = rawapi.request_ok(
+            api_client,
+            "PATCH",
+            f"{objects}/node-1/status",
+            body={"status": _status_written("2026-01-01T00:00:00Z", over=False)},
+            content_type=merge,
+        )
+        assert 'k:{"type":"Ready"}' in _status_fields(before)["f:conditions"]
+
+        apply_crd(api_client, new)
+        wait_for_crd(api_client, new)
+        deadline = time.monotonic() + 30
+        for second in range(1000):
+            at = f"2026-01-01T00:{second // 60:02d}:{second % 60:02d}Z"
+            after = rawapi.request_ok(
+                api_client,
+                "PATCH",
+                f"{objects}/node-1/status",
+                body={"status": _status_written(at, over=second % 2 == 0)},
+                content_type=merge,
+            )
+            assert after["status"] == _status_written(at, over=second % 2 == 0)
+            if _status_fields(after)["f:conditions"] == {} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert _status_fields(after)["f:conditions"] == {}, after["metadata"]["managedFields"]
+        assert _status_fields(after)["f:used"] == {}
+
+        ledger = parse_bandwidth(rawapi.request_ok(api_client, "GET", f"{objects}/node-1"))
+        second_pod = replace(ledger.reservations["uid-1"], pod_uid="uid-2", pod_name="b")
+        written = rawapi.request_ok(
+            api_client,
+            "PATCH",
+            f"{objects}/node-1",
+            body=[
+                {"op": "test", "path": "/metadata/uid", "value": stored["metadata"]["uid"]},
+                {"op": "test", "path": "/metadata/generation", "value": ledger.generation},
+                *reservations_patch([*ledger.reservations.values(), second_pod]),
+            ],
+            content_type=JSON_PATCH,
+        )
+        assert sorted(parse_bandwidth(written).reservations) == ["uid-1", "uid-2"]
+        assert written["status"] == after["status"]
+    finally:
+        rawapi.request(
+            api_client,
+            "DELETE",
+            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{new['metadata']['name']}",
+        )
+
+
 def test_reservation_defaults_link_local_false(
     custom: CustomObjectsApi, bandwidth_names: list[str]
 ) -> None:
