@@ -15,7 +15,7 @@ import yaml
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from bandwidth.model import parse_bandwidth, reservations_patch
+from bandwidth.model import Reservation, parse_bandwidth, reservations_patch
 from localcluster import rawapi
 from localcluster.crds import apply_crd, load_crds, wait_for_crd
 
@@ -185,6 +185,26 @@ def _renamed(crd: dict[str, Any], group: str) -> dict[str, Any]:
     return copied
 
 
+def _add_as_the_scheduler(
+    api_client: ApiClient, path: str, stored: dict[str, Any], added: Reservation
+) -> dict[str, Any]:
+    """The scheduler's write of one more reservation: the whole list, guarded by the UID and
+    the generation of the ledger as it is read now."""
+    ledger = parse_bandwidth(rawapi.request_ok(api_client, "GET", path))
+    written: dict[str, Any] = rawapi.request_ok(
+        api_client,
+        "PATCH",
+        path,
+        body=[
+            {"op": "test", "path": "/metadata/uid", "value": stored["metadata"]["uid"]},
+            {"op": "test", "path": "/metadata/generation", "value": ledger.generation},
+            *reservations_patch([*ledger.reservations.values(), added]),
+        ],
+        content_type=JSON_PATCH,
+    )
+    return written
+
+
 def test_upgrading_from_the_map_keyed_ledger_keeps_stored_objects_writable(
     api_client: ApiClient,
 ) -> None:
@@ -213,17 +233,7 @@ def test_upgrading_from_the_map_keyed_ledger_keeps_stored_objects_writable(
         ledger = parse_bandwidth(rawapi.request_ok(api_client, "GET", f"{objects}/node-1"))
         assert sorted(ledger.reservations) == ["uid-1", "uid-2"]
         third = replace(ledger.reservations["uid-1"], pod_uid="uid-3", pod_name="c")
-        written = rawapi.request_ok(
-            api_client,
-            "PATCH",
-            f"{objects}/node-1",
-            body=[
-                {"op": "test", "path": "/metadata/uid", "value": stored["metadata"]["uid"]},
-                {"op": "test", "path": "/metadata/generation", "value": ledger.generation},
-                *reservations_patch([*ledger.reservations.values(), third]),
-            ],
-            content_type=JSON_PATCH,
-        )
+        written = _add_as_the_scheduler(api_client, f"{objects}/node-1", stored, third)
         assert sorted(parse_bandwidth(written).reservations) == ["uid-1", "uid-2", "uid-3"]
         # The new schema is served once the apiserver has taken it: a second entry for a pod,
         # refused by the map, is then kept.
@@ -352,19 +362,9 @@ def test_upgrading_from_the_per_leaf_status_keeps_stored_objects_writable(
         assert _status_fields(after)["f:conditions"] == {}, after["metadata"]["managedFields"]
         assert _status_fields(after)["f:used"] == {}
 
-        ledger = parse_bandwidth(rawapi.request_ok(api_client, "GET", f"{objects}/node-1"))
-        second_pod = replace(ledger.reservations["uid-1"], pod_uid="uid-2", pod_name="b")
-        written = rawapi.request_ok(
-            api_client,
-            "PATCH",
-            f"{objects}/node-1",
-            body=[
-                {"op": "test", "path": "/metadata/uid", "value": stored["metadata"]["uid"]},
-                {"op": "test", "path": "/metadata/generation", "value": ledger.generation},
-                *reservations_patch([*ledger.reservations.values(), second_pod]),
-            ],
-            content_type=JSON_PATCH,
-        )
+        first = parse_bandwidth(after).reservations["uid-1"]
+        second_pod = replace(first, pod_uid="uid-2", pod_name="b")
+        written = _add_as_the_scheduler(api_client, f"{objects}/node-1", stored, second_pod)
         assert sorted(parse_bandwidth(written).reservations) == ["uid-1", "uid-2"]
         assert written["status"] == after["status"]
     finally:
