@@ -81,6 +81,7 @@ def send(
     body: Any = None,
     content_type: str = "application/json",
     timeout: float | tuple[float, float] | None = None,
+    kept_alive: bool = False,
 ) -> Any:
     """One request with a plain-JSON body over the client's pool, TLS and auth.
 
@@ -88,11 +89,17 @@ def send(
     HTTP error status is not raised here, connection errors are.
 
     Without a proxy the request goes straight to the connection pool the client made for the
-    apiserver (``_Direct``); through a proxy, by the client's own path.
+    apiserver (``_Direct``); through a proxy, by the client's own path. With ``kept_alive``,
+    a POST or PATCH without a query is framed by hand over a kept-alive connection
+    (``kubeio.keepalive``), whose failures are ``OSError``.
     """
     params = [(k, v) for k, v in (query or {}).items() if v is not None]
     direct = _Direct.of(api_client)
     if direct is not None:
+        if kept_alive and method in _KEPT_ALIVE and not params and not isinstance(timeout, tuple):
+            answer = direct.exchange(method, path, body, content_type, timeout)
+            if answer is not None:
+                return answer
         return direct.send(method, path, params, body, content_type, timeout)
     _, url, headers, _, _ = api_client.param_serialize(
         method,
@@ -263,21 +270,16 @@ class KubeApi:
     ) -> Any:
         verb = verb or method
         try:
-            response: Any = None
-            if method in _KEPT_ALIVE and not query and not isinstance(timeout, tuple):
-                direct = _Direct.of(self._client)
-                if direct is not None:
-                    response = direct.exchange(method, path, body, content_type, timeout)
-            if response is None:
-                response = send(
-                    self._client,
-                    method,
-                    path,
-                    query=query,
-                    body=body,
-                    content_type=content_type,
-                    timeout=timeout,
-                )
+            response = send(
+                self._client,
+                method,
+                path,
+                query=query,
+                body=body,
+                content_type=content_type,
+                timeout=timeout,
+                kept_alive=True,
+            )
         except _CONNECTION_ERRORS as error:  # urllib3's, or OSError from a kept-alive write
             self._observe(verb, resource_of(path), 0)
             raise _unreachable(method, path, error) from error
