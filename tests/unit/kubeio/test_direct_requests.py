@@ -170,18 +170,32 @@ def test_a_write_to_an_apiserver_that_is_away_is_unreachable_not_a_crash() -> No
         api.close()
 
 
-def test_an_answer_that_trickles_in_times_out_as_a_whole() -> None:
+@pytest.mark.parametrize(
+    ("head", "trickled"),
+    [
+        # A sized body, a byte at a time.
+        (b"HTTP/1.1 201 Created\r\nContent-Length: 40\r\n\r\n", b"x" * 40),
+        # The header lines themselves (a slow proxy in front of the apiserver).
+        (b"HTTP/1.1 201 Created\r\n", b"X-Slow: " + b"y" * 40 + b"\r\n\r\n"),
+        # A chunked body.
+        (b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n", b"28\r\n" + b"z" * 40),
+        # A body delimited by the close, which never comes.
+        (b"HTTP/1.0 201 Created\r\n\r\n", b"w" * 40),
+    ],
+    ids=["sized-body", "headers", "chunked-body", "close-delimited-body"],
+)
+def test_an_answer_that_trickles_in_times_out_as_a_whole(head: bytes, trickled: bytes) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
 
     def trickle() -> None:
         conn, _ = listener.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 40\r\n\r\n")
+            conn.sendall(head)
             with contextlib.suppress(OSError):
-                for _ in range(40):
+                for byte in trickled:
                     time.sleep(0.1)  # each byte well within any single read's timeout
-                    conn.sendall(b"x")
+                    conn.sendall(bytes([byte]))
 
     threading.Thread(target=trickle, daemon=True).start()
     api = KubeApi(_configuration(f"http://127.0.0.1:{listener.getsockname()[1]}"))
